@@ -1,0 +1,36 @@
+"""Result types handed from the chain to the CLI, the web layer, Slack and the evals."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    doc_id: str
+    entity: str
+    title: str
+    snippet: str
+    source: str
+    chunk_id: str = ""
+    heading: str = ""
+
+
+@dataclass
+class Answer:
+    text: str
+    lang: str
+    intent: str
+    entities: list[str]
+    refused: bool
+    citations: list[Citation] = field(default_factory=list)
+    retrieved: list[dict] = field(default_factory=list)
+    backend: str = "composer"
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)
+    question: str = ""
+    standalone: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,171 @@
+"""The answer chain (LangChain LCEL): understand -> retrieve -> answer (composer or LLM) -> Answer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from langchain_core.runnables import RunnableLambda
+
+from bot.answer import Answer
+from bot.chunking import Chunk
+from bot.composer import SECTION_WORDS, Composer
+from bot.corpus import Corpus, load_corpus
+from bot.embeddings import embeddings_name, make_embeddings
+from bot.intent import Interpreter, Question
+from bot.retrieve import Hit, Retriever
+from bot.settings import Settings
+from bot.store import load_index
+
+
+@dataclass
+class _State:
+    question: str
+    history: list[dict]
+    q: Question | None = None
+    hits: list[Hit] = field(default_factory=list)
+    extra: list[Chunk] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    answer: Answer | None = None
+
+
+class Bot:
+    """Everything needed to answer, loaded once: corpus, index, retriever, composer, optional LLM."""
+
+    def __init__(self, settings: Settings, corpus: Corpus, retriever: Retriever, llm=None, embedder: str = "") -> None:
+        self.settings = settings
+        self.corpus = corpus
+        self.retriever = retriever
+        self.interpreter = Interpreter(corpus, settings.max_question_chars)
+        self.composer = Composer(corpus)
+        self.llm = llm  # an LlmAnswerer, or None for the offline composer
+        self.embedder = embedder
+        self.chain = RunnableLambda(self._understand) | RunnableLambda(self._retrieve) | RunnableLambda(self._answer)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, embeddings=None) -> Bot:
+        """Load corpus, index and models as configured (the slow part: ~2 s with the default embedder)."""
+        emb = embeddings or make_embeddings(settings.embeddings)
+        name = embeddings_name(emb)
+        corpus = load_corpus(settings.corpus_dir)
+        index = load_index(settings, emb, name)
+        retriever = Retriever(index, emb, corpus.alias_map())
+        llm = None
+        if settings.llm:
+            from bot.llm import LlmAnswerer
+
+            llm = LlmAnswerer.from_settings(settings)
+        bot = cls(settings, corpus, retriever, llm, name)
+        emb.embed_query("warm up")  # load the encoder now, not on the first user's question
+        return bot
+
+    @property
+    def backend(self) -> str:
+        return self.llm.name if self.llm else "composer"
+
+    def ask(self, question: str, history: list[dict] | None = None) -> Answer:
+        """Answer one question; raises BadQuestion for empty input."""
+        return self.chain.invoke(_State(question, list(history or []))).answer
+
+    def stream(self, question: str, history: list[dict] | None = None) -> Iterator[str | Answer]:
+        """Yield text pieces as they are produced, then the final Answer."""
+        state = RunnableLambda(self._retrieve).invoke(
+            RunnableLambda(self._understand).invoke(_State(question, list(history or [])))
+        )
+        if self.llm and state.q.intent not in ("refuse", "chat"):
+            final = None
+            for piece in self.llm.stream(self, state):
+                if isinstance(piece, Answer):
+                    final = piece
+                else:
+                    yield piece
+            yield final
+            return
+        answer = self._answer(state).answer
+        yield from answer.text.splitlines(keepends=True)
+        yield answer
+
+    # --- chain steps -------------------------------------------------------------------------
+
+    def _understand(self, s: _State) -> _State:
+        t0 = time.perf_counter()
+        s.q = self.interpreter.interpret(s.question, s.history)
+        if self.llm and s.history and s.q.intent not in ("refuse", "chat"):
+            s.q = self.llm.condense(self, s.q, s.history)
+        s.timings["understand"] = (time.perf_counter() - t0) * 1000
+        return s
+
+    def _retrieve(self, s: _State) -> _State:
+        t0 = time.perf_counter()
+        if s.q.intent not in ("refuse", "chat"):
+            s.hits = self.retriever.search(s.q.standalone, self.settings.top_k, entities=s.q.entities, lang=s.q.lang)
+        s.timings["retrieve"] = (time.perf_counter() - t0) * 1000
+        return s
+
+    def _answer(self, s: _State) -> _State:
+        t0 = time.perf_counter()
+        if self.llm and s.q.intent not in ("refuse", "chat"):
+            s.answer = self.llm.answer(self, s)
+        else:
+            text, cites = self.composer.compose(s.q, s.hits, lambda e, sec, lang: self.lookup(s, e, sec, lang))
+            s.answer = self.make_answer(s, text, cites, "composer")
+        s.timings["answer"] = (time.perf_counter() - t0) * 1000
+        s.timings["total"] = sum(v for k, v in s.timings.items() if k != "total")
+        s.answer.timings_ms = {k: round(v, 2) for k, v in s.timings.items()}
+        return s
+
+    def make_answer(self, s: _State, text: str, cites, backend: str, notices: list[str] | None = None) -> Answer:
+        q = s.q
+        retrieved = [
+            {
+                "chunk_id": h.chunk.chunk_id,
+                "doc_id": h.chunk.doc_id,
+                "entity": h.chunk.entity,
+                "score": round(h.score, 5),
+                "ranks": h.ranks,
+                "heading": h.chunk.heading,
+            }
+            for h in s.hits
+        ] + [
+            {
+                "chunk_id": c.chunk_id,
+                "doc_id": c.doc_id,
+                "entity": c.entity,
+                "score": 0.0,
+                "ranks": {"lookup": 1},
+                "heading": c.heading,
+            }
+            for c in s.extra
+        ]
+        return Answer(
+            text=text,
+            lang=q.lang,
+            intent=q.intent,
+            entities=list(q.entities),
+            refused=q.intent == "refuse",
+            citations=list(cites),
+            retrieved=retrieved,
+            backend=backend,
+            notices=[*q.notices, *(notices or [])],
+            question=q.text,
+            standalone=q.standalone,
+        )
+
+    def lookup(self, s: _State, entity: str, section: str, lang: str) -> Chunk | None:
+        """Fetch a specific chunk (an entity's section, or an erratum) by metadata; it joins `retrieved`."""
+        for c in s.extra:
+            if _matches(c, entity, section, lang):
+                return c
+        for c in self.retriever.chunks:
+            if _matches(c, entity, section, lang):
+                s.extra.append(c)
+                return c
+        return None
+
+
+def _matches(c: Chunk, entity: str, section: str, lang: str) -> bool:
+    if section.startswith("erratum:"):
+        return c.doc_id == "notes/article-errata" and c.heading.endswith(section.split(":", 1)[1])
+    words = SECTION_WORDS.get(section, (section,))
+    return c.entity == entity and c.lang == lang and any(w in c.heading.lower() for w in words)

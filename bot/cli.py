@@ -1,0 +1,100 @@
+"""Command line: `python -m bot ask|serve|feedback`; the only place errors become one-line messages."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from bot.errors import BotError
+from bot.settings import Settings
+
+
+def _quiet_env() -> None:
+    # Nothing phones home: Chroma telemetry is off in code; these cover Gradio and the HF hub.
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+
+def _read_history(path: str | None) -> list[dict]:
+    if not path:
+        return []
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BotError(f"--history {path}: cannot read a JSON list of turns ({exc})") from exc
+    if not isinstance(data, list) or not all(
+        isinstance(t, dict) and t.get("role") in {"user", "assistant"} and isinstance(t.get("content"), str) for t in data
+    ):
+        raise BotError(f'--history {path}: expected a JSON list of {{"role": "user"|"assistant", "content": "..."}}')
+    return data
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from bot.chain import Bot
+
+    history = _read_history(args.history)
+    bot = Bot.from_settings(Settings.from_env())
+    answer = bot.ask(args.question, history)
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(answer.text)
+        for n in answer.notices:
+            print(f"(note: {n})")
+        if answer.citations:
+            print()
+            for c in answer.citations:
+                print(f"[{c.n}] {c.title} — {c.source}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from bot.web import serve
+
+    serve(Settings.from_env(), host=args.host, port=args.port)
+    return 0
+
+
+def cmd_feedback_export(args: argparse.Namespace) -> int:
+    from bot.feedback import FeedbackStore
+
+    store = FeedbackStore(Settings.from_env().data_dir / "feedback")
+    n = store.export_cases(Path(args.out))
+    print(f"exported {n} feedback case(s) to {args.out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bot", description="Virtualization Q&A bot")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    a = sub.add_parser("ask", help="answer one question")
+    a.add_argument("question")
+    a.add_argument("--json", action="store_true", help="print the Answer object as JSON")
+    a.add_argument("--history", help="JSON file with a list of {role, content} turns")
+    a.set_defaults(func=cmd_ask)
+    s = sub.add_parser("serve", help="web chat, HTTP API and Slack endpoint in one server")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=7860)
+    s.set_defaults(func=cmd_serve)
+    f = sub.add_parser("feedback", help="work with stored like/dislike feedback")
+    fsub = f.add_subparsers(dest="fcmd", required=True)
+    e = fsub.add_parser("export", help="export feedback as evaluation cases (JSONL)")
+    e.add_argument("--out", default="evals/datasets/feedback.jsonl")
+    e.set_defaults(func=cmd_feedback_export)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    _quiet_env()
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except BotError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,429 @@
+"""The offline answer composer: builds grounded answers from note fields and retrieved chunks.
+
+Every statement comes from a note's front matter or a retrieved sentence, and every citation
+marker points at a retrieved chunk. The wording around the facts is fixed per language.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from bot.answer import Citation
+from bot.chunking import Chunk
+from bot.corpus import Corpus, Note
+from bot.intent import Question, _terms
+from bot.retrieve import Hit
+from bot.text import split_sentences
+
+L = {
+    "zh": {
+        "category": "分类",
+        "is_virt": "是否算虚拟化",
+        "why": "依据",
+        "techniques": "采用的虚拟化方式",
+        "yes": "是",
+        "partly": "部分是",
+        "no": "否",
+        "article_group": "原文的归类",
+        "article_differs": "原文把 {name} 归入「{groups}」，本分类体系归为「{cat}」。",
+        "article_missing": "原文没有把 {name} 归入它的五类之一。",
+        "errata": "⚠️ 原文在这里有误：",
+        "says": "原文说",
+        "truth": "实际上",
+        "sources": "参考资料",
+        "dimension": "维度",
+        "key_diff": "关键区别",
+        "compare_lead": "{names} 的对比：",
+        "cat_diff": "{a} 属于「{ca}」，而 {b} 属于「{cb}」。",
+        "cat_same": "{a} 和 {b} 同属「{c}」。",
+        "kernel_diff": "是否共享宿主内核：{a} —— {ka}；{b} —— {kb}。",
+        "rel": {
+            "runs-on": "运行在 {b} 之上",
+            "uses": "使用 {b}",
+            "orchestrates": "编排 {b}",
+            "alternative-to": "是 {b} 的替代方案",
+            "enables": "支撑 {b}",
+        },
+        "list_lead": "属于「{cat}」的有：",
+        "concept_lead": "采用「{name}」的技术有：",
+        "groups_lead": "原文把它提到的技术分为这几组（括号内为本分类体系的归类）：",
+        "asked_yes": "是的，{name} {rel}「{what}」。",
+        "asked_no": "不是，{name} 不属于「{what}」，而是「{cat}」。",
+        "rel_category": "属于",
+        "rel_technique": "采用",
+        "refuse": "抱歉，这个问题超出了我的范围。我只回答虚拟化技术相关的问题：分类、比较、工作原理，以及原文中的错误。可以试试：\n- KVM 属于哪一类虚拟化？\n- Docker 和虚拟机有什么区别？",
+        "chat": "你好！我是一个虚拟化技术问答机器人，依据一篇 GPT-4 对话文章和我们整理的笔记回答问题：技术的分类、相互比较、工作原理，以及原文说错的地方。可以试试：\n- KVM 属于哪一类虚拟化？\n- WSL1 和 WSL2 有什么不同？",
+        "nothing": "语料中没有找到能回答这个问题的内容。",
+        "sep": "；",
+        "colon": "：",
+        "comma": "、",
+    },
+    "en": {
+        "category": "Category",
+        "is_virt": "Is it virtualization",
+        "why": "Deciding properties",
+        "techniques": "Virtualization techniques used",
+        "yes": "Yes",
+        "partly": "Partly",
+        "no": "No",
+        "article_group": "The article's grouping",
+        "article_differs": "The article puts {name} under “{groups}”; this taxonomy classifies it as “{cat}”.",
+        "article_missing": "The article does not place {name} in any of its five groups.",
+        "errata": "⚠️ The article is wrong here: ",
+        "says": "The article says",
+        "truth": "In fact",
+        "sources": "Sources",
+        "dimension": "Dimension",
+        "key_diff": "Key difference",
+        "compare_lead": "{names} compared:",
+        "cat_diff": "{a} is a {ca}, while {b} is a {cb}.",
+        "cat_same": "{a} and {b} are both in “{c}”.",
+        "kernel_diff": "Shares the host kernel: {a} — {ka}; {b} — {kb}.",
+        "rel": {
+            "runs-on": "runs on {b}",
+            "uses": "uses {b}",
+            "orchestrates": "orchestrates {b}",
+            "alternative-to": "is an alternative to {b}",
+            "enables": "enables {b}",
+        },
+        "list_lead": "In “{cat}”:",
+        "concept_lead": "Technologies that use {name}:",
+        "groups_lead": "The article sorts the technologies it names into these groups (this taxonomy's category in brackets):",
+        "asked_yes": "Yes: {name} {rel} “{what}”.",
+        "asked_no": "No: {name} is not “{what}”; it is “{cat}”.",
+        "rel_category": "is a",
+        "rel_technique": "uses",
+        "refuse": "Sorry, that is outside what I can answer. I answer questions about virtualization technologies: how they are classified, how they compare, how they work, and where the source article is wrong. Try:\n- What kind of virtualization is KVM?\n- How is Docker different from a virtual machine?",
+        "chat": "Hi! I answer questions about virtualization technologies from a GPT-4 conversation article and our curated notes: how technologies are classified, how they compare, how they work, and where the article is wrong. Try:\n- Is Hyper-V a type 1 or type 2 hypervisor?\n- How is WSL 2 different from WSL 1?",
+        "nothing": "I found nothing in the corpus that answers this.",
+        "sep": "; ",
+        "colon": ": ",
+        "comma": ", ",
+    },
+}
+COMPARE_AXES = (
+    "virtualizes",
+    "isolation",
+    "host_kernel",
+    "guest_modification",
+    "hardware_support",
+    "performance",
+    "startup",
+    "typical_use",
+)
+
+
+class Composer:
+    """Compose an answer for a Question from hits; `fetch` retrieves an entity's chunk by section."""
+
+    def __init__(self, corpus: Corpus) -> None:
+        self.corpus = corpus
+
+    def compose(self, q: Question, hits: list[Hit], fetch: Callable[[str, str, str], Chunk | None]) -> tuple[str, list[Citation]]:
+        cites = _Citations(hits, fetch)
+        lang = q.lang
+        t = L[lang]
+        if q.intent == "refuse":
+            return t["refuse"], []
+        if q.intent == "chat":
+            return t["chat"], []
+        if q.intent == "correct" and q.errata:
+            return self._correct(q, cites), cites.list
+        if q.intent == "compare" and len(q.entities) >= 2:
+            return self._compare(q, cites), cites.list
+        if q.intent == "list":
+            text = self._list(q, cites)
+            if text:
+                return text, cites.list
+        if q.intent == "classify" and q.entities:
+            return self._classify(q, cites), cites.list
+        return self._explain(q, hits, cites), cites.list
+
+    # --- per intent -------------------------------------------------------------------------
+
+    def _classify(self, q: Question, cites: _Citations) -> str:
+        t = L[q.lang]
+        techs = [e for e in q.entities if self.corpus.notes[e].kind != "concept"]
+        main = self.corpus.notes[(techs or q.entities)[0]]
+        asked = [e for e in q.entities if e != main.id and self.corpus.notes[e].kind == "concept"]
+        cat = self.corpus.categories[main.category].name[q.lang]
+        s = cites.mark(main.id, "summary", q.lang)
+        lines = []
+        for e in asked + q.categories:
+            lines.append(self._asked_line(main, e, q.lang))
+        lines.append(f"**{main.name}** — {t['category']}{t['colon']}**{cat}** {s}".rstrip())
+        lines.append(f"{main.summary[q.lang]} {s}".rstrip())
+        lines.append("")
+        isv = main.is_virtualization
+        lines.append(
+            f"- **{t['is_virt']}**{t['colon']}{t[{'true': 'yes', 'partly': 'partly', 'false': 'no'}[isv['value']]]} — {isv[q.lang]}"
+        )
+        why = [main.axes[a][q.lang] for a in ("virtualizes", "host_kernel", "hardware_support", "guest_modification")]
+        lines.append(f"- **{t['why']}**{t['colon']}" + t["sep"].join(why))
+        if main.techniques:
+            names = t["comma"].join(self.corpus.notes[x].name for x in main.techniques)
+            lines.append(f"- **{t['techniques']}**{t['colon']}{names}")
+        group_line = self._article_grouping(main, q.lang)
+        if group_line:
+            lines.append(f"- **{t['article_group']}**{t['colon']}{group_line}")
+        cls = cites.section(main.id, "classification", q.lang)
+        if cls:
+            chunk, n = cls
+            lines += ["", f"{_first_sentences(chunk.text, 2)} [{n}]"]
+        lines += self._errata_notes(q, [main.id], cites)
+        return "\n".join(lines).strip()
+
+    def _asked_line(self, main: Note, asked: str, lang: str) -> str:
+        t = L[lang]
+        if asked in self.corpus.categories:
+            what = self.corpus.categories[asked].name[lang]
+            yes = main.category == asked
+            rel = t["rel_category"]
+        else:
+            note = self.corpus.notes[asked]
+            what = note.name
+            yes = asked in main.techniques or self.corpus.categories[main.category].name["en"].lower().startswith(
+                note.name.lower()
+            )
+            rel = t["rel_technique"]
+        cat = self.corpus.categories[main.category].name[lang]
+        return (t["asked_yes"] if yes else t["asked_no"]).format(name=main.name, rel=rel, what=what, cat=cat)
+
+    def _article_grouping(self, note: Note, lang: str) -> str:
+        t = L[lang]
+        groups = [g[lang] for g in self.corpus.article_groups if note.id in (g.get("members") or [])]
+        cat = self.corpus.categories[note.category].name[lang]
+        if groups:
+            return t["article_differs"].format(name=note.name, groups=t["comma"].join(groups), cat=cat)
+        if note.kind != "concept":
+            return t["article_missing"].format(name=note.name)
+        return ""
+
+    def _compare(self, q: Question, cites: _Citations) -> str:
+        t = L[q.lang]
+        notes = [self.corpus.notes[e] for e in q.entities[:4]]
+        marks = [cites.mark(n.id, "summary", q.lang) for n in notes]
+        head = (
+            "| " + t["dimension"] + " | " + " | ".join(f"{n.name} {m}".rstrip() for n, m in zip(notes, marks, strict=True)) + " |"
+        )
+        rows = [head, "|" + "---|" * (len(notes) + 1)]
+        rows.append(f"| {t['category']} | " + " | ".join(self.corpus.categories[n.category].name[q.lang] for n in notes) + " |")
+        rows.append(
+            f"| {t['is_virt']} | "
+            + " | ".join(t[{"true": "yes", "partly": "partly", "false": "no"}[n.is_virtualization["value"]]] for n in notes)
+            + " |"
+        )
+        for axis in COMPARE_AXES:
+            label = self.corpus.axes[axis][q.lang]
+            rows.append(f"| {label} | " + " | ".join(_cell(n.axes[axis][q.lang]) for n in notes) + " |")
+        lead = t["compare_lead"].format(names=t["comma"].join(n.name for n in notes))
+        diff = self._key_difference(notes[0], notes[1], q.lang, cites)
+        out = [lead, "", *rows, "", f"**{t['key_diff']}**{t['colon']}{diff}"]
+        out += self._errata_notes(q, [n.id for n in notes], cites)
+        return "\n".join(out).strip()
+
+    def _key_difference(self, a: Note, b: Note, lang: str, cites: _Citations) -> str:
+        t = L[lang]
+        ca, cb = (self.corpus.categories[n.category].name[lang] for n in (a, b))
+        parts = []
+        for x, y in ((a, b), (b, a)):
+            for kind, targets in x.relations.items():
+                if y.id in targets and kind != "alternative-to":
+                    parts.append(f"{x.name} " + t["rel"][kind].format(b=y.name) + ("。" if lang == "zh" else "."))
+        if a.category != b.category:
+            parts.append(t["cat_diff"].format(a=a.name, b=b.name, ca=ca, cb=cb))
+        else:
+            parts.append(t["cat_same"].format(a=a.name, b=b.name, c=ca))
+        if a.axes["host_kernel"][lang][:1] != b.axes["host_kernel"][lang][:1]:
+            parts.append(
+                t["kernel_diff"].format(a=a.name, b=b.name, ka=a.axes["host_kernel"][lang], kb=b.axes["host_kernel"][lang])
+            )
+        # A sentence of one note's comparison section that names the other entity, if there is one.
+        for x, y in ((a, b), (b, a)):
+            found = cites.sentence_mentioning(x.id, "compare", lang, y)
+            if found:
+                parts.append(found)
+                break
+        return " ".join(parts[:4])
+
+    def _list(self, q: Question, cites: _Citations) -> str:
+        t = L[q.lang]
+        lines: list[str] = []
+        if q.categories:
+            for cid in q.categories[:2]:
+                cat = self.corpus.categories[cid]
+                lines.append(t["list_lead"].format(cat=cat.name[q.lang]))
+                lines += [self._member_line(m, q.lang, cites) for m in cat.members]
+                lines.append("")
+        elif q.entities and all(self.corpus.notes[e].kind == "concept" for e in q.entities):
+            for cid in q.entities[:2]:
+                concept = self.corpus.notes[cid]
+                members = [n.id for n in self.corpus.notes.values() if cid in n.techniques and n.kind != "concept"]
+                if not members:
+                    continue
+                lines.append(t["concept_lead"].format(name=concept.name))
+                lines += [self._member_line(m, q.lang, cites) for m in members]
+                lines.append("")
+        elif re.search(r"文章|原文|文中|article|作者|author", q.text, re.I):
+            lines.append(t["groups_lead"])
+            for g in self.corpus.article_groups:
+                names = t["comma"].join(
+                    f"{self.corpus.notes[m].name} ({self.corpus.categories[self.corpus.notes[m].category].name[q.lang]})"
+                    for m in g["members"]
+                )
+                lines.append(f"- **{g[q.lang]}**{t['colon']}{names}")
+        return "\n".join(lines).strip()
+
+    def _member_line(self, eid: str, lang: str, cites: _Citations) -> str:
+        n = self.corpus.notes[eid]
+        return f"- **{n.name}** — {n.summary[lang]} {cites.mark(eid, 'summary', lang)}".rstrip()
+
+    def _correct(self, q: Question, cites: _Citations) -> str:
+        t = L[q.lang]
+        out = []
+        for e in q.errata[:2]:
+            n = cites.erratum(e.title[q.lang])
+            mark = f" [{n}]" if n else ""
+            out.append(f"**{e.title[q.lang]}**")
+            out.append(f"- {t['says']}{t['colon']}「{e.quote}」")
+            out.append(f"- {t['truth']}{t['colon']}{e.truth[q.lang]}{mark}")
+            if e.sources:
+                out.append(f"- {t['sources']}{t['colon']}" + t["sep"].join(_source(s) for s in e.sources[:3]))
+            out.append("")
+        return "\n".join(out).strip()
+
+    def _explain(self, q: Question, hits: list[Hit], cites: _Citations) -> str:
+        t = L[q.lang]
+        lines = []
+        if q.entities:
+            main = self.corpus.notes[q.entities[0]]
+            s = cites.mark(main.id, "summary", q.lang)
+            lines.append(f"**{main.name}**{t['colon']}{main.summary[q.lang]} {s}".rstrip())
+        picked = _mmr_sentences(q, hits, k=4)
+        for chunk, sent in picked:
+            n = cites.add(chunk)
+            lines.append(f"{sent} [{n}]")
+        if not lines:
+            return t["nothing"]
+        text = "\n\n".join([lines[0], " ".join(lines[1:])]) if len(lines) > 1 else lines[0]
+        return "\n".join([text, *self._errata_notes(q, q.entities[:2], cites)]).strip()
+
+    def _errata_notes(self, q: Question, entities: list[str], cites: _Citations) -> list[str]:
+        t = L[q.lang]
+        related = [e for e in q.errata if set(e.entities) & set(entities)][:2]
+        out = []
+        for e in related:
+            n = cites.erratum(e.title[q.lang])
+            out.append(f"> {t['errata']}**{e.title[q.lang]}** — {e.truth[q.lang]}" + (f" [{n}]" if n else ""))
+        return ([""] + out) if out else []
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+SECTION_WORDS = {
+    "summary": ("概要", "summary"),
+    "classification": ("分类与理由", "classification"),
+    "compare": ("与相近技术比较", "compared with neighbours"),
+}
+
+
+class _Citations:
+    """Numbers the chunks an answer cites; only retrieved chunks (or fetched ones, then recorded) qualify."""
+
+    def __init__(self, hits: list[Hit], fetch: Callable[[str, str, str], Chunk | None]) -> None:
+        self.hits = hits
+        self.fetch = fetch
+        self.list: list[Citation] = []
+        self._n: dict[str, int] = {}
+
+    def add(self, chunk: Chunk) -> int:
+        if chunk.chunk_id not in self._n:
+            n = len(self.list) + 1
+            self._n[chunk.chunk_id] = n
+            self.list.append(
+                Citation(
+                    n, chunk.doc_id, chunk.entity, chunk.title, _snippet(chunk.text), chunk.source, chunk.chunk_id, chunk.heading
+                )
+            )
+        return self._n[chunk.chunk_id]
+
+    def _find(self, entity: str, section: str, lang: str) -> Chunk | None:
+        words = SECTION_WORDS[section]
+        for h in self.hits:
+            c = h.chunk
+            if c.entity == entity and c.lang == lang and any(w in c.heading.lower() for w in words):
+                return c
+        return self.fetch(entity, section, lang)
+
+    def mark(self, entity: str, section: str, lang: str) -> str:
+        c = self._find(entity, section, lang)
+        return f"[{self.add(c)}]" if c else ""
+
+    def section(self, entity: str, section: str, lang: str) -> tuple[Chunk, int] | None:
+        c = self._find(entity, section, lang)
+        return (c, self.add(c)) if c else None
+
+    def sentence_mentioning(self, entity: str, section: str, lang: str, other: Note) -> str:
+        c = self._find(entity, section, lang)
+        if not c:
+            return ""
+        names = [other.name.lower(), *(a.lower() for a in other.aliases)]
+        for s in split_sentences(c.text):
+            if any(nm and nm in s.lower() for nm in names):
+                return f"{s} [{self.add(c)}]"
+        return ""
+
+    def erratum(self, title: str) -> int | None:
+        for h in self.hits:
+            if h.chunk.doc_id == "notes/article-errata" and h.chunk.heading.endswith(title):
+                return self.add(h.chunk)
+        c = self.fetch("", f"erratum:{title}", "")
+        return self.add(c) if c else None
+
+
+def _mmr_sentences(q: Question, hits: list[Hit], k: int, lam: float = 0.7) -> list[tuple[Chunk, str]]:
+    """Pick k sentences that are relevant to the question and not redundant with each other (MMR)."""
+    qt = _terms(q.standalone)
+    cands: list[tuple[float, Chunk, str, set[str]]] = []
+    top = max((h.score for h in hits), default=1.0) or 1.0
+    same_lang = [h for h in hits if h.chunk.lang == q.lang] or hits
+    for h in same_lang[:6]:
+        for s in split_sentences(h.chunk.text):
+            if len(s) < 8:
+                continue
+            st = _terms(s)
+            rel = 0.6 * (h.score / top) + 0.4 * (len(qt & st) / max(1, len(qt)))
+            cands.append((rel, h.chunk, s, st))
+    picked: list[tuple[float, Chunk, str, set[str]]] = []
+    while cands and len(picked) < k:
+
+        def mmr(c):
+            red = max((len(c[3] & p[3]) / max(1, len(c[3] | p[3])) for p in picked), default=0.0)
+            return lam * c[0] - (1 - lam) * red
+
+        best = max(cands, key=mmr)
+        cands.remove(best)
+        if any(best[2] == p[2] for p in picked):
+            continue
+        picked.append(best)
+    # Readable order: by the rank of their chunk, then their position in it.
+    order = {id(h.chunk): i for i, h in enumerate(hits)}
+    picked.sort(key=lambda p: (order.get(id(p[1]), 99), p[1].text.find(p[2])))
+    return [(p[1], p[2]) for p in picked]
+
+
+def _first_sentences(text: str, n: int) -> str:
+    return " ".join(split_sentences(text)[:n])
+
+
+def _snippet(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "/").replace("\n", " ")
+
+
+def _source(s: dict) -> str:
+    return f"[{s['title']}]({s['url']})" if s.get("url") else s["title"]

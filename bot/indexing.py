@@ -1,0 +1,120 @@
+"""Ingest: corpus -> chunks -> a new Chroma generation, re-embedding only what changed."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+from langchain_core.embeddings import Embeddings
+
+from bot.chunking import Chunk, chunk_corpus
+from bot.corpus import load_corpus
+from bot.errors import CorpusError
+from bot.settings import Settings
+from bot.store import FORMAT_VERSION, GENERATION_PREFIX, generations, open_client, read_pointer, vectorstore, write_pointer
+
+BATCH = 64
+
+
+@dataclass
+class IngestReport:
+    added: int
+    updated: int
+    unchanged: int
+    deleted: int
+    seconds: float
+    generation: str
+
+    def line(self) -> str:
+        return (
+            f"ingest: {self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{self.deleted} deleted chunks in {self.seconds:.1f} s"
+        )
+
+
+def _diff_counts(old: dict[str, str], new: list[Chunk]) -> tuple[int, int, int, int]:
+    """(added, updated, unchanged, deleted); a changed chunk in a document that still exists is 'updated'."""
+    new_ids = {c.chunk_id for c in new}
+    unchanged = len(new_ids & old.keys())
+    fresh = Counter(c.doc_id for c in new if c.chunk_id not in old)
+    gone = Counter(doc for cid, doc in old.items() if cid not in new_ids)
+    updated = sum(min(fresh[d], gone[d]) for d in fresh)
+    return sum(fresh.values()) - updated, updated, unchanged, sum(gone.values()) - updated
+
+
+def ingest(
+    settings: Settings, embeddings: Embeddings, embedder_name: str, *, rebuild: bool = False, progress: bool = False
+) -> IngestReport:
+    """Build or update the index from the corpus; the previous index serves until this one is whole."""
+    start = time.perf_counter()
+    corpus = load_corpus(settings.corpus_dir)  # a bad file stops here, before the index is touched
+    chunks = chunk_corpus(corpus)
+    if not chunks:
+        raise CorpusError(f"{settings.corpus_dir}: the corpus produced no text to index")
+
+    client = open_client(settings)
+    record = read_pointer(client)
+    reusable = (
+        record is not None
+        and not rebuild
+        and record.get("embedder") == embedder_name
+        and int(record.get("format", 0)) == FORMAT_VERSION
+    )
+    old: dict[str, str] = {}
+    old_coll = None
+    if reusable:
+        old_coll = client.get_collection(record["active"])
+        got = old_coll.get(include=["metadatas"])
+        old = {i: m["doc_id"] for i, m in zip(got["ids"], got["metadatas"], strict=True)}
+
+    added, updated, unchanged, deleted = _diff_counts(old, chunks)
+    if reusable and not (added or updated or deleted):
+        _drop_orphans(client, keep=record["active"])
+        return IngestReport(0, 0, unchanged, 0, time.perf_counter() - start, record["active"])
+
+    gen = f"{GENERATION_PREFIX}{time.time_ns()}"
+    store = vectorstore(client, gen, embeddings)
+    coll = store._collection  # LangChain's Chroma has no public call to add precomputed vectors
+    keep = [c for c in chunks if c.chunk_id in old]
+    for i in range(0, len(keep), 256):
+        ids = [c.chunk_id for c in keep[i : i + 256]]
+        got = old_coll.get(ids=ids, include=["embeddings", "documents", "metadatas"])
+        coll.add(ids=got["ids"], embeddings=got["embeddings"], documents=got["documents"], metadatas=got["metadatas"])
+
+    todo = [c for c in chunks if c.chunk_id not in old]
+    bar = None
+    if progress and len(todo) > BATCH:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), desc="embedding", unit="chunk", leave=False)
+    for i in range(0, len(todo), BATCH):
+        batch = todo[i : i + BATCH]
+        store.add_texts([c.embed_text() for c in batch], metadatas=[c.metadata() for c in batch], ids=[c.chunk_id for c in batch])
+        if bar:
+            bar.update(len(batch))
+    if bar:
+        bar.close()
+
+    if coll.count() != len(chunks):  # never point readers at a partial generation
+        client.delete_collection(gen)
+        raise CorpusError(f"index write incomplete ({coll.count()} of {len(chunks)} chunks); nothing was changed")
+    write_pointer(
+        client,
+        {
+            "active": gen,
+            "embedder": embedder_name,
+            "format": FORMAT_VERSION,
+            "chunks": len(chunks),
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        },
+    )
+    _drop_orphans(client, keep=gen)
+    return IngestReport(added, updated, unchanged, deleted, time.perf_counter() - start, gen)
+
+
+def _drop_orphans(client, keep: str) -> None:
+    """Remove generations that are not active: the previous one, and any left by a killed ingest."""
+    for name in generations(client):
+        if name != keep:
+            client.delete_collection(name)

@@ -1,0 +1,379 @@
+"""Understand a question: clean it, resolve follow-ups, find the entities and the intent.
+
+Intent comes from general cue words in both languages plus which entities are named; nothing
+here knows any particular question.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from bot.corpus import Corpus, Erratum
+from bot.errors import BadQuestion
+from bot.text import AliasMatcher, clean, detect_lang, normalize
+
+INTENTS = ("classify", "compare", "explain", "list", "correct", "refuse", "chat")
+
+
+def _cues(*patterns: str) -> re.Pattern:
+    return re.compile("|".join(patterns), re.I)
+
+
+INJECTION = _cues(
+    r"ignore (all |any |the )?(previous|prior|above|earlier|preceding)",
+    r"disregard (all |the )?(previous|above|prior)",
+    r"system prompt",
+    r"your (instructions|prompt|rules)",
+    r"developer mode",
+    r"jailbreak",
+    r"you are now",
+    r"忽略(之前|以上|上面|前面|先前|所有)",
+    r"无视(之前|以上|上面|前面)",
+    r"系统提示",
+    r"提示词",
+    r"你的(指令|设定|规则)",
+    r"api[ _-]?key",
+    r"密钥",
+    r"signing secret",
+    r"pretend (to be|you)",
+    r"扮演",
+)
+OUT_OF_SCOPE = _cues(
+    r"天气",
+    r"weather",
+    r"菜谱",
+    r"食谱",
+    r"recipe",
+    r"怎么做(饭|菜)",
+    r"红烧",
+    r"炒菜",
+    r"股价",
+    r"stock price",
+    r"\bprice\b",
+    r"\bpricing\b",
+    r"多少钱",
+    r"价格",
+    r"写(一首|首)?诗",
+    r"\bpoem\b",
+    r"\bpoetry\b",
+    r"笑话",
+    r"\bjoke",
+    r"彩票",
+    r"lottery",
+    r"足球",
+    r"football",
+    r"soccer",
+    r"电影",
+    r"\bmovie",
+    r"星座",
+    r"horoscope",
+    r"减肥",
+    r"\blyrics\b",
+    r"歌词",
+    r"汇率",
+    r"exchange rate",
+    r"翻译成",
+    r"translate (this|the following|into)",
+)
+DOMAIN = _cues(
+    r"虚拟",
+    r"virtual",
+    r"hypervisor",
+    r"\bvmm?s?\b",
+    r"容器",
+    r"container",
+    r"内核",
+    r"kernel",
+    r"隔离",
+    r"isolat",
+    r"沙箱",
+    r"sandbox",
+    r"模拟",
+    r"emulat",
+    r"仿真",
+    r"云计算",
+    r"\bcloud\b",
+    r"操作系统",
+    r"operating system",
+    r"\bos\b",
+    r"\bcpu\b",
+    r"硬件",
+    r"hardware",
+    r"镜像",
+    r"\bimage",
+    r"编排",
+    r"orchestrat",
+    r"字节码",
+    r"bytecode",
+    r"type[ -]?[12]",
+    r"[一二12]型",
+    r"兼容层",
+    r"compatib",
+    r"文章",
+    r"原文",
+    r"article",
+    r"分类",
+    r"taxonomy",
+    r"classif",
+    r"bios",
+    r"guest",
+    r"客户机",
+    r"宿主",
+    r"\bhost\b",
+)
+CHAT = _cues(
+    r"^\s*(你好|您好|嗨|哈喽|hi|hello|hey|good (morning|afternoon|evening)|thanks|thank you|谢谢|多谢)\b",
+    r"你是谁",
+    r"who are you",
+    r"你能做什么",
+    r"你会什么",
+    r"能干什么",
+    r"what can you do",
+    r"how do i use you",
+    r"怎么用你",
+    r"^\s*help\s*[?!.]*$",
+    r"^\s*帮助\s*$",
+)
+CORRECT_SOURCE = _cues(
+    r"原文",
+    r"文章",
+    r"文中",
+    r"作者",
+    r"这篇",
+    r"article",
+    r"the author",
+    r"\bgpt",
+    r"the post",
+    r"linczero",
+    r"说法",
+    r"\bclaims?\b",
+    r"\bsays?\b",
+    r"\bsaid\b",
+    r"据说",
+    r"有人说",
+    r"听说",
+    r"网上说",
+)
+CORRECT_CHECK = _cues(
+    r"对吗",
+    r"对不对",
+    r"是真的吗",
+    r"真的吗",
+    r"正确吗",
+    r"是否正确",
+    r"准确吗",
+    r"有没有错",
+    r"错了吗",
+    r"错在",
+    r"is (it|this|that) (true|right|correct|accurate)",
+    r"\btrue that\b",
+    r"\bcorrect that\b",
+    r"\bright that\b",
+    r"\bwrong\b",
+    r"mistake",
+    r"错误",
+    r"有误",
+    r"\bmyth\b",
+    r"误解",
+)
+COMPARE = _cues(
+    r"比较",
+    r"对比",
+    r"区别",
+    r"不同",
+    r"差异",
+    r"异同",
+    r"相比",
+    r"比呢",
+    r"比起",
+    r"\bvs\.?\b",
+    r"versus",
+    r"compar",
+    r"differ",
+    r"关系",
+    r"relationship",
+    r"relate",
+    r"联系",
+    r"哪个(好|更|快)",
+    r"better",
+    r"\bor\b",
+    r"还是",
+    r"跟",
+    r"和",
+    r"与",
+)
+LIST = _cues(
+    r"有哪些",
+    r"哪些",
+    r"列举",
+    r"列出",
+    r"举例",
+    r"举几个",
+    r"例子",
+    r"都有什么",
+    r"包括什么",
+    r"包含哪些",
+    r"\blist\b",
+    r"which (technologies|tools|ones|products|of)",
+    r"examples?\b",
+    r"name (some|a few|the)",
+    r"what are the",
+    r"members",
+    r"enumerate",
+)
+CLASSIFY = _cues(
+    r"属于",
+    r"哪一类",
+    r"哪类",
+    r"什么类",
+    r"哪种",
+    r"什么类型",
+    r"分类",
+    r"类别",
+    r"归类",
+    r"归为",
+    r"算不算",
+    r"算是",
+    r"算虚拟化",
+    r"是不是",
+    r"是否(是|属于|算)",
+    r"type[ -]?[12]",
+    r"[一二12]型",
+    r"category",
+    r"classif",
+    r"what (kind|type|sort) of",
+    r"which (kind|type|category|class)",
+    r"\bis (it|\w[\w\- ]*) an? ",
+    r"count as",
+    r"considered",
+    r"\bcounts?\b",
+    r"是.*吗",
+)
+FOLLOWUP = _cues(
+    r"它",
+    r"他们",
+    r"它们",
+    r"这个",
+    r"那个",
+    r"^那",
+    r"呢[?？]?\s*$",
+    r"\bit\b",
+    r"\bits\b",
+    r"\bthey\b",
+    r"\bthem\b",
+    r"\bthat one\b",
+    r"^\s*(and|what about|how about|and versus|versus|vs)\b",
+)
+
+
+@dataclass
+class Question:
+    text: str  # what the user asked, cleaned (and truncated if too long)
+    standalone: str  # the question with follow-up references resolved
+    lang: str
+    intent: str
+    entities: list[str]
+    categories: list[str] = field(default_factory=list)  # taxonomy categories the question names
+    errata: list[Erratum] = field(default_factory=list)  # errata the question touches, best first
+    notices: list[str] = field(default_factory=list)
+
+
+class Interpreter:
+    """Turns raw text (plus history) into a Question, using the corpus's aliases and errata."""
+
+    def __init__(self, corpus: Corpus, max_chars: int = 2000) -> None:
+        self.corpus = corpus
+        self.max_chars = max_chars
+        self.entities = AliasMatcher(corpus.alias_map())
+        cat_aliases = {}
+        for c in corpus.categories.values():
+            if c.id == "concept":
+                continue
+            for a in (c.name["zh"], c.name["en"], *c.aliases):
+                cat_aliases[a] = c.id
+        self.categories = AliasMatcher(cat_aliases)
+        self._errata_terms = {e.id: _terms(e.quote + " " + e.title["zh"] + " " + e.title["en"]) for e in corpus.errata}
+
+    def interpret(self, raw: str, history: list[dict] | None = None) -> Question:
+        if not isinstance(raw, str):
+            raise BadQuestion("the question must be text")
+        text = clean(raw)
+        if not text:
+            raise BadQuestion("the question is empty: ask about a virtualization technology, e.g. “KVM 属于哪一类虚拟化？”")
+        notices = []
+        if len(text) > self.max_chars:
+            text = text[: self.max_chars]
+            notices.append(f"question truncated to {self.max_chars} characters")
+        lang = detect_lang(text)
+        ents = self.entities.find(text)
+        standalone = text
+        prior = self._history_entities(history or [])
+        carried: list[str] = []
+        if prior and (not ents or FOLLOWUP.search(text)):
+            carried = [e for e in prior if e not in ents]
+            if not ents:
+                carried = carried[:2] if COMPARE.search(text) else carried[:1]
+            else:
+                carried = carried[:1]
+            ents = carried + ents
+            names = " / ".join(self.corpus.notes[e].name for e in carried)
+            standalone = f"{names}: {text}" if carried else text
+        cats = self.categories.find(text)
+        intent, errata = self._intent(text, ents, cats, followup=bool(carried))
+        return Question(text, standalone, lang, intent, ents, cats, errata, notices)
+
+    def _history_entities(self, history: list[dict]) -> list[str]:
+        """Entities of earlier user turns, most recent first (assistant turns mention too much)."""
+        out: list[str] = []
+        for turn in reversed(history[-10:]):
+            if isinstance(turn, dict) and turn.get("role") == "user" and isinstance(turn.get("content"), str):
+                for e in self.entities.find(turn["content"]):
+                    if e not in out:
+                        out.append(e)
+        return out
+
+    def _intent(self, text: str, ents: list[str], cats: list[str], followup: bool) -> tuple[str, list[Erratum]]:
+        if INJECTION.search(text):
+            return "refuse", []
+        if OUT_OF_SCOPE.search(text):
+            return "refuse", []
+        if not ents and not cats and not DOMAIN.search(text):
+            return ("chat" if CHAT.search(text) else "refuse"), []
+        errata = self.match_errata(text, ents)
+        if errata and (CORRECT_SOURCE.search(text) or CORRECT_CHECK.search(text)):
+            return "correct", errata
+        techs = [e for e in ents if self.corpus.notes[e].kind != "concept"]
+        if LIST.search(text) and (cats or (ents and all(self.corpus.notes[e].kind == "concept" for e in ents)) or not ents):
+            return "list", errata
+        if len(ents) >= 2 and not (len(techs) == 1 and CLASSIFY.search(text) and not _strong_compare(text)):
+            if COMPARE.search(text) or followup or len(techs) >= 2:
+                return "compare", errata
+        if ents and (CLASSIFY.search(text) or cats):
+            return "classify", errata
+        return "explain", errata
+
+    def match_errata(self, text: str, ents: list[str]) -> list[Erratum]:
+        """Errata about the named entities, ranked by how much of the claim's wording the question shares."""
+        q = _terms(text)
+        scored = []
+        for e in self.corpus.errata:
+            shared = set(ents) & set(e.entities)
+            if not shared:
+                continue
+            overlap = len(q & self._errata_terms[e.id]) / max(1, len(q))
+            scored.append((len(shared) + 2 * overlap, e))
+        scored.sort(key=lambda x: -x[0])
+        return [e for _, e in scored]
+
+
+def _strong_compare(text: str) -> bool:
+    return bool(re.search(r"比较|对比|区别|不同|差异|异同|相比|\bvs\.?\b|versus|compar|differ", text, re.I))
+
+
+def _terms(text: str) -> set[str]:
+    """Cheap language-neutral terms: Latin words and Chinese character bigrams."""
+    t = normalize(text)
+    words = set(re.findall(r"[a-z][a-z0-9\-]+", t))
+    han = re.sub(r"[^\u4e00-\u9fff]", "", t)
+    return words | {han[i : i + 2] for i in range(len(han) - 1)}

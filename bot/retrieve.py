@@ -1,0 +1,107 @@
+"""Hybrid retrieval: BM25 over jieba tokens + dense vectors in Chroma, fused by reciprocal rank.
+
+RRF (Cormack et al., SIGIR 2009) adds 1 / (K + rank) over the legs, so a chunk ranked well by
+either leg rises without the two score scales having to agree. On top of it, chunks about an
+entity the question names get a boost (alias match), chunks in the question's language a small
+one, and no document may take more than `per_doc` of the top k.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from bot.chunking import Chunk
+from bot.store import Index
+from bot.text import AliasMatcher, Tokenizer, detect_lang
+
+RRF_K = 60
+DENSE_CANDIDATES = 40
+BM25_CANDIDATES = 40
+NAMED_BOOST = 1.0 / (RRF_K + 1)  # as if an extra leg ranked the chunks of named entities first
+MENTION_BOOST = 0.3 / (RRF_K + 1)  # the chunk mentions a named entity but is about something else
+LANG_BOOST = 0.25 / (RRF_K + 1)
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk: Chunk
+    score: float
+    ranks: dict[str, int] = field(default_factory=dict)  # leg -> 1-based rank, for evals and debugging
+
+
+class Retriever:
+    """Built once per process from a loaded index; `search` is cheap and thread-safe."""
+
+    def __init__(self, index: Index, embeddings: Embeddings, aliases: dict[str, str], *, per_doc: int = 3) -> None:
+        import bm25s
+
+        self.index = index
+        self.embeddings = embeddings
+        self.matcher = AliasMatcher(aliases)
+        self.tokenizer = Tokenizer(aliases)
+        self.per_doc = per_doc
+        self.chunks = index.chunks
+        self._pos = {c.chunk_id: i for i, c in enumerate(self.chunks)}
+        self._bm25 = bm25s.BM25()
+        self._bm25.index([self.tokenizer.tokens(c.embed_text()) or ["∅"] for c in self.chunks], show_progress=False)
+
+    def entities_in(self, text: str) -> list[str]:
+        return self.matcher.find(text)
+
+    def search(self, query: str, k: int = 8, *, entities: list[str] | None = None, lang: str | None = None) -> list[Hit]:
+        """Top-k chunks for a query; `entities` defaults to those the query names."""
+        named = set(self.entities_in(query) if entities is None else entities)
+        lang = lang or detect_lang(query)
+        scores: dict[int, float] = {}
+        ranks: dict[int, dict[str, int]] = {}
+
+        bm = self._bm25.get_scores(self.tokenizer.tokens(query) or ["∅"])
+        order = np.argsort(-bm)[:BM25_CANDIDATES]
+        for r, i in enumerate(o for o in order if bm[o] > 0):
+            scores[int(i)] = scores.get(int(i), 0.0) + 1.0 / (RRF_K + r + 1)
+            ranks.setdefault(int(i), {})["bm25"] = r + 1
+
+        vec = self.embeddings.embed_query(query)
+        docs = self.index.store.similarity_search_by_vector(vec, k=min(DENSE_CANDIDATES, len(self.chunks)))
+        for r, d in enumerate(docs):
+            i = self._pos.get(d.id)
+            if i is None:
+                continue
+            scores[i] = scores.get(i, 0.0) + 1.0 / (RRF_K + r + 1)
+            ranks.setdefault(i, {})["dense"] = r + 1
+
+        if named:
+            for i, c in enumerate(self.chunks):
+                if c.entity in named:
+                    scores[i] = scores.get(i, 0.0) + NAMED_BOOST
+                elif named & set(c.entities):
+                    scores[i] = scores.get(i, 0.0) + MENTION_BOOST
+        for i in scores:
+            if self.chunks[i].lang == lang:
+                scores[i] += LANG_BOOST
+
+        ranked = sorted(scores, key=lambda i: (-scores[i], self.chunks[i].chunk_id))
+        return self._diversify([Hit(self.chunks[i], scores[i], ranks.get(i, {})) for i in ranked], k, named)
+
+    def _diversify(self, hits: list[Hit], k: int, named: set[str]) -> list[Hit]:
+        """At most per_doc chunks per document, and every named entity represented when it has chunks."""
+        out: list[Hit] = []
+        per: dict[str, int] = {}
+        for h in hits:
+            if per.get(h.chunk.doc_id, 0) < self.per_doc:
+                out.append(h)
+                per[h.chunk.doc_id] = per.get(h.chunk.doc_id, 0) + 1
+        top = out[:k]
+        missing = [e for e in named if not any(h.chunk.entity == e for h in top)]
+        for e in missing:
+            best = next((h for h in out if h.chunk.entity == e), None)
+            if best is None:
+                continue
+            if len(top) >= k:
+                drop = next((j for j in range(len(top) - 1, -1, -1) if top[j].chunk.entity not in named), len(top) - 1)
+                top.pop(drop)
+            top.append(best)
+        return sorted(top, key=lambda h: -h.score)

@@ -1,0 +1,115 @@
+"""Where chunks live: Chroma (embedded under data/ or a server), with one active generation.
+
+Each ingest writes a complete new collection and only then flips a pointer (the metadata of
+the `bot_meta` collection) to it. Readers follow the pointer, so an ingest killed half-way
+leaves the previous generation serving, whole; the next ingest removes the orphan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+from langchain_chroma import Chroma
+from langchain_core.embeddings import Embeddings
+
+from bot.chunking import Chunk
+from bot.errors import ConfigError, IndexCorruptError, IndexMissingError
+from bot.settings import Settings
+
+META_COLLECTION = "bot_meta"
+GENERATION_PREFIX = "chunks-"
+FORMAT_VERSION = 1  # bump when chunk metadata changes shape; older indexes then need --rebuild
+
+
+def open_client(settings: Settings):
+    """A Chroma client for the configured location; telemetry off, nothing else contacted."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    if settings.chroma_url:
+        url = urlparse(settings.chroma_url)
+        if url.scheme not in {"http", "https"} or not url.hostname:
+            raise ConfigError(f"BOT_CHROMA_URL must look like http://127.0.0.1:8000, got {settings.chroma_url!r}")
+        try:
+            return chromadb.HttpClient(
+                host=url.hostname,
+                port=url.port or (443 if url.scheme == "https" else 8000),
+                ssl=url.scheme == "https",
+                settings=chroma_settings,
+            )
+        except Exception as exc:  # the client pings the server on creation
+            raise IndexMissingError(f"cannot reach the Chroma server at {settings.chroma_url}: {exc}") from exc
+    path = settings.index_dir / "chroma"
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+    except Exception as exc:
+        raise IndexCorruptError(f"{path}: {exc}") from exc
+
+
+def read_pointer(client) -> dict | None:
+    """The active generation's record, or None when no ingest has completed."""
+    try:
+        names = {getattr(c, "name", c) for c in client.list_collections()}
+        if META_COLLECTION not in names:
+            return None
+        meta = client.get_collection(META_COLLECTION).metadata or {}
+    except Exception as exc:
+        raise IndexCorruptError(str(exc)) from exc
+    return dict(meta) if meta.get("active") else None
+
+
+def write_pointer(client, record: dict) -> None:
+    client.get_or_create_collection(META_COLLECTION).modify(metadata=record)
+
+
+def generations(client) -> list[str]:
+    return sorted(n for n in (getattr(c, "name", c) for c in client.list_collections()) if n.startswith(GENERATION_PREFIX))
+
+
+def vectorstore(client, collection: str, embeddings: Embeddings) -> Chroma:
+    return Chroma(
+        client=client, collection_name=collection, embedding_function=embeddings, collection_metadata={"hnsw:space": "cosine"}
+    )
+
+
+@dataclass
+class Index:
+    """The active generation, loaded: its vector store and every chunk (for BM25 and lookups)."""
+
+    store: Chroma
+    chunks: list[Chunk]
+    record: dict
+
+    @property
+    def by_id(self) -> dict[str, Chunk]:
+        return {c.chunk_id: c for c in self.chunks}
+
+
+def chunk_from(chunk_id: str, meta: dict) -> Chunk:
+    ents = tuple(e for e in str(meta.get("entities", "")).split(",") if e)
+    return Chunk(chunk_id, meta["doc_id"], meta["text"], meta["title"], meta["heading"], meta["lang"], meta["source"], ents)
+
+
+def load_index(settings: Settings, embeddings: Embeddings, embedder_name: str) -> Index:
+    """Open the active generation; clear errors when it is missing, corrupt or built by another embedder."""
+    if not settings.chroma_url and not (settings.index_dir / "chroma").exists():
+        raise IndexMissingError(f"nothing at {settings.index_dir}")
+    client = open_client(settings)
+    record = read_pointer(client)
+    if record is None:
+        raise IndexMissingError("no completed ingest found")
+    if record.get("embedder") != embedder_name:
+        raise IndexCorruptError(f"built with embeddings {record.get('embedder')!r} but BOT_EMBEDDINGS is {embedder_name!r}")
+    if int(record.get("format", 0)) != FORMAT_VERSION:
+        raise IndexCorruptError(f"index format {record.get('format')} is not {FORMAT_VERSION}")
+    try:
+        coll = client.get_collection(record["active"])
+        got = coll.get(include=["metadatas"])
+    except Exception as exc:
+        raise IndexCorruptError(str(exc)) from exc
+    chunks = [chunk_from(i, m) for i, m in zip(got["ids"], got["metadatas"], strict=True)]
+    chunks.sort(key=lambda c: c.chunk_id)
+    return Index(vectorstore(client, record["active"], embeddings), chunks, record)

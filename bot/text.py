@@ -1,0 +1,118 @@
+"""Text handling shared by ingest and questions: normalising, language, sentences, tokens."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff]")
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-]*")
+
+
+def clean(text: str) -> str:
+    """NFKC, drop control and zero-width characters, collapse runs of spaces; keeps case and newlines."""
+    text = unicodedata.normalize("NFKC", text)
+    text = _CONTROL.sub("", text)
+    text = re.sub(r"[ \t]+", " ", text)
+    return text.strip()
+
+
+def normalize(text: str) -> str:
+    """The key used for matching: cleaned, lower-cased, single-spaced."""
+    return re.sub(r"\s+", " ", clean(text).lower()).strip()
+
+
+def detect_lang(text: str) -> str:
+    """'zh' when Chinese characters carry the question, else 'en'."""
+    han = len(_HAN.findall(text))
+    latin = len(_LATIN_WORD.findall(text))
+    return "zh" if han and han * 2 >= latin else "en"
+
+
+def has_han(text: str) -> bool:
+    return bool(_HAN.search(text))
+
+
+# A sentence ends at Chinese 。！？； (kept with the sentence), or at . ! ? ; followed by a space,
+# a line end or the end of text (so "2.6.20" and "e.g.x" stay whole).
+_SENT_END = re.compile(r"(?<=[。！？；])|(?<=[.!?;])(?=\s|$)")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split a paragraph into sentences, punctuation kept at the end of its sentence."""
+    out: list[str] = []
+    for para in re.split(r"\n\s*\n", text):
+        para = " ".join(line.strip() for line in para.splitlines() if line.strip())
+        for piece in _SENT_END.split(para):
+            piece = piece.strip()
+            if piece:
+                out.append(piece)
+    return out
+
+
+class Tokenizer:
+    """jieba segmentation with every entity alias in the user dictionary, for BM25.
+
+    Aliases such as 硬件辅助虚拟化, Hyper-V and VT-x stay whole tokens, and each alias occurrence
+    also emits a canonical `ent:<id>` token, so 'k8s' and 'Kubernetes' and 'hyperv' match each other.
+    """
+
+    _STOP = set("的 了 是 在 和 与 及 或 也 都 就 而 吗 呢 啊 吧 么 什么 怎么 如何 哪 哪些 一 个 这 那 它 其 之".split()) | set(
+        "a an the is are was were be of to in on for and or vs versus with what which how does do it its "
+        "as by at from that this than".split()
+    )
+
+    def __init__(self, aliases: dict[str, str]) -> None:
+        import jieba  # imported here: loading its dictionary takes ~1 s, only when a tokenizer is built
+
+        jieba.setLogLevel(60)
+        self._jieba = jieba.Tokenizer()
+        for alias in aliases:
+            if " " not in alias:
+                self._jieba.add_word(alias, freq=200000)
+        self._matcher = AliasMatcher(aliases)
+
+    def tokens(self, text: str) -> list[str]:
+        norm = normalize(text)
+        toks = [t for t in self._jieba.lcut_for_search(norm) if t.strip() and not _is_punct(t)]
+        toks = [t for t in toks if t not in self._STOP]
+        toks += [f"ent:{e}" for e in self._matcher.find(norm)]
+        return toks
+
+
+def _is_punct(token: str) -> bool:
+    return all(unicodedata.category(ch)[0] in "PZS" for ch in token)
+
+
+class AliasMatcher:
+    """Finds entity aliases in text: whole words for Latin aliases, substrings for Chinese ones."""
+
+    def __init__(self, aliases: dict[str, str]) -> None:
+        # Longest first, so 'hyper-v' wins over a shorter alias inside it.
+        self._items = sorted(((normalize(a), e) for a, e in aliases.items() if a.strip()), key=lambda x: -len(x[0]))
+        parts = []
+        for alias, _ in self._items:
+            esc = re.escape(alias).replace(r"\ ", r"[\s\-_]*")
+            if re.match(r"[a-z0-9]", alias):
+                esc = r"(?<![a-z0-9])" + esc
+            if re.search(r"[a-z0-9]$", alias):
+                esc = esc + r"(?![a-z0-9])"
+            parts.append(esc)
+        self._re = re.compile("|".join(f"({p})" for p in parts)) if parts else None
+
+    def find_spans(self, text: str) -> list[tuple[int, int, str]]:
+        """(start, end, entity id) of every non-overlapping alias occurrence, in text order."""
+        if self._re is None:
+            return []
+        norm = normalize(text)
+        return [(m.start(), m.end(), self._items[m.lastindex - 1][1]) for m in self._re.finditer(norm)]
+
+    def find(self, text: str) -> list[str]:
+        """Entity ids mentioned in text, in order of first mention, without repeats."""
+        return list(dict.fromkeys(e for _, _, e in self.find_spans(text)))
+
+
+def unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
