@@ -14,7 +14,7 @@ from bot.chunking import Chunk
 from bot.corpus import Corpus, Note
 from bot.intent import Question, _terms
 from bot.retrieve import Hit
-from bot.text import split_sentences
+from bot.text import has_han, split_sentences
 
 L = {
     "zh": {
@@ -162,7 +162,7 @@ class Composer:
         why = [main.axes[a][q.lang] for a in ("virtualizes", "host_kernel", "hardware_support", "guest_modification")]
         lines.append(f"- **{t['why']}**{t['colon']}" + t["sep"].join(why))
         if main.techniques:
-            names = t["comma"].join(self.corpus.notes[x].name for x in main.techniques)
+            names = t["comma"].join(display_name(self.corpus.notes[x], q.lang) for x in main.techniques)
             lines.append(f"- **{t['techniques']}**{t['colon']}{names}")
         group_line = self._article_grouping(main, q.lang)
         if group_line:
@@ -182,7 +182,7 @@ class Composer:
             rel = t["rel_category"]
         else:
             note = self.corpus.notes[asked]
-            what = note.name
+            what = display_name(note, lang)
             yes = asked in main.techniques or self.corpus.categories[main.category].name["en"].lower().startswith(
                 note.name.lower()
             )
@@ -262,7 +262,7 @@ class Composer:
                 members = [n.id for n in self.corpus.notes.values() if cid in n.techniques and n.kind != "concept"]
                 if not members:
                     continue
-                lines.append(t["concept_lead"].format(name=concept.name))
+                lines.append(t["concept_lead"].format(name=display_name(concept, q.lang)))
                 lines += [self._member_line(m, q.lang, cites) for m in members]
                 lines.append("")
         elif re.search(r"文章|原文|文中|article|作者|author", q.text, re.I):
@@ -311,7 +311,8 @@ class Composer:
 
     def _errata_notes(self, q: Question, entities: list[str], cites: _Citations) -> list[str]:
         t = L[q.lang]
-        related = [e for e in q.errata if set(e.entities) & set(entities)][:2]
+        # Only the erratum closest to the question: the others are one `correct` question away.
+        related = [e for e in q.errata if set(e.entities) & set(entities)][:1]
         out = []
         for e in related:
             n = cites.erratum(e.title[q.lang])
@@ -411,6 +412,16 @@ def _mmr_sentences(q: Question, hits: list[Hit], k: int, lam: float = 0.7) -> li
     order = {id(h.chunk): i for i, h in enumerate(hits)}
     picked.sort(key=lambda p: (order.get(id(p[1]), 99), p[1].text.find(p[2])))
     return [(p[1], p[2]) for p in picked]
+
+
+def display_name(note: Note, lang: str) -> str:
+    """'半虚拟化 / Paravirtualization' -> the part in the answer's language."""
+    if " / " not in note.name:
+        return note.name
+    parts = [p.strip() for p in note.name.split(" / ")]
+    zh = [p for p in parts if has_han(p)]
+    en = [p for p in parts if not has_han(p)]
+    return (zh or parts)[0] if lang == "zh" else (en or parts)[0]
 
 
 def _first_sentences(text: str, n: int) -> str:

@@ -90,24 +90,48 @@ class AliasMatcher:
     """Finds entity aliases in text: whole words for Latin aliases, substrings for Chinese ones."""
 
     def __init__(self, aliases: dict[str, str]) -> None:
-        # Longest first, so 'hyper-v' wins over a shorter alias inside it.
-        self._items = sorted(((normalize(a), e) for a, e in aliases.items() if a.strip()), key=lambda x: -len(x[0]))
-        parts = []
-        for alias, _ in self._items:
-            esc = re.escape(alias).replace(r"\ ", r"[\s\-_]*")
-            if re.match(r"[a-z0-9]", alias):
-                esc = r"(?<![a-z0-9])" + esc
-            if re.search(r"[a-z0-9]$", alias):
-                esc = esc + r"(?![a-z0-9])"
-            parts.append(esc)
-        self._re = re.compile("|".join(f"({p})" for p in parts)) if parts else None
+        # Longest first, so 'hyper-v' wins over a shorter alias inside it. A space in an alias
+        # also matches a hyphen or nothing ('hyper v', 'hyper-v', 'hyperv' are one alias).
+        variants: dict[str, str] = {}
+        for alias, entity in aliases.items():
+            a = normalize(alias)
+            if not a:
+                continue
+            for v in {a, a.replace(" ", "-"), a.replace(" ", "")}:
+                variants.setdefault(v, entity)
+        self._items = sorted(variants.items(), key=lambda x: -len(x[0]))
 
     def find_spans(self, text: str) -> list[tuple[int, int, str]]:
         """(start, end, entity id) of every non-overlapping alias occurrence, in text order."""
-        if self._re is None:
-            return []
         norm = normalize(text)
-        return [(m.start(), m.end(), self._items[m.lastindex - 1][1]) for m in self._re.finditer(norm)]
+        taken = [False] * len(norm)
+        spans = []
+        for alias, entity in self._items:
+            start = norm.find(alias)
+            while start != -1:
+                end = start + len(alias)
+                latin_ok = not (
+                    (
+                        alias[0].isascii()
+                        and alias[0].isalnum()
+                        and start > 0
+                        and norm[start - 1].isascii()
+                        and norm[start - 1].isalnum()
+                    )
+                    or (
+                        alias[-1].isascii()
+                        and alias[-1].isalnum()
+                        and end < len(norm)
+                        and norm[end].isascii()
+                        and norm[end].isalnum()
+                    )
+                )
+                if latin_ok and not any(taken[start:end]):
+                    spans.append((start, end, entity))
+                    for i in range(start, end):
+                        taken[i] = True
+                start = norm.find(alias, start + 1)
+        return sorted(spans)
 
     def find(self, text: str) -> list[str]:
         """Entity ids mentioned in text, in order of first mention, without repeats."""
