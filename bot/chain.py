@@ -99,7 +99,11 @@ class Bot:
     def _retrieve(self, s: _State) -> _State:
         t0 = time.perf_counter()
         if s.q.intent not in ("refuse", "chat"):
-            s.hits = self.retriever.search(s.q.standalone, self.settings.top_k, entities=s.q.entities, lang=s.q.lang)
+            entities = list(s.q.entities)
+            if s.q.intent == "list":  # a question about a category is about its members
+                for cid in s.q.categories[:2]:
+                    entities += [m for m in self.corpus.categories[cid].members if m not in entities]
+            s.hits = self.retriever.search(s.q.standalone, self.settings.top_k, entities=entities, lang=s.q.lang)
         s.timings["retrieve"] = (time.perf_counter() - t0) * 1000
         return s
 

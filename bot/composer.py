@@ -29,6 +29,7 @@ L = {
         "article_differs": "原文把 {name} 归入「{groups}」，本分类体系归为「{cat}」。",
         "article_missing": "原文没有把 {name} 归入它的五类之一。",
         "errata": "⚠️ 原文在这里有误：",
+        "ours": "本分类体系的归类",
         "says": "原文说",
         "truth": "实际上",
         "sources": "参考资料",
@@ -71,6 +72,7 @@ L = {
         "article_differs": "The article puts {name} under “{groups}”; this taxonomy classifies it as “{cat}”.",
         "article_missing": "The article does not place {name} in any of its five groups.",
         "errata": "⚠️ The article is wrong here: ",
+        "ours": "Our classification",
         "says": "The article says",
         "truth": "In fact",
         "sources": "Sources",
@@ -251,7 +253,7 @@ class Composer:
         t = L[q.lang]
         lines: list[str] = []
         if q.categories:
-            for cid in q.categories[:2]:
+            for cid in q.categories[:6]:
                 cat = self.corpus.categories[cid]
                 lines.append(t["list_lead"].format(cat=cat.name[q.lang]))
                 lines += [self._member_line(m, q.lang, cites) for m in cat.members]
@@ -290,8 +292,21 @@ class Composer:
             out.append(f"- {t['truth']}{t['colon']}{e.truth[q.lang]}{mark}")
             if e.sources:
                 out.append(f"- {t['sources']}{t['colon']}" + t["sep"].join(_source(s) for s in e.sources[:3]))
+            for eid in [x for x in e.entities if self.corpus.notes[x].kind != "concept"][:2]:
+                out.append(f"- {t['ours']}{t['colon']}" + self._category_phrase(self.corpus.notes[eid], q.lang, cites))
             out.append("")
         return "\n".join(out).strip()
+
+    def _category_phrase(self, note: Note, lang: str, cites: _Citations) -> str:
+        t = L[lang]
+        cat = self.corpus.categories[note.category].name[lang]
+        isv = t[{"true": "yes", "partly": "partly", "false": "no"}[note.is_virtualization["value"]]]
+        mark = cites.mark(note.id, "summary", lang)
+        return (
+            f"**{note.name}** — {cat}（{t['is_virt']}：{isv}）{mark}"
+            if lang == "zh"
+            else f"**{note.name}** — {cat} ({t['is_virt']}: {isv}) {mark}".rstrip()
+        )
 
     def _explain(self, q: Question, hits: list[Hit], cites: _Citations) -> str:
         t = L[q.lang]
@@ -390,6 +405,8 @@ def _mmr_sentences(q: Question, hits: list[Hit], k: int, lam: float = 0.7) -> li
     top = max((h.score for h in hits), default=1.0) or 1.0
     same_lang = [h for h in hits if h.chunk.lang == q.lang] or hits
     for h in same_lang[:6]:
+        if h.chunk.heading in ("概要", "Summary"):  # front-matter digest: the summary line already says it
+            continue
         for s in split_sentences(h.chunk.text):
             if len(s) < 8:
                 continue

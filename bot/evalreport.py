@@ -76,10 +76,10 @@ def write_reports(out: Path, summary: dict, results: list[dict], diff: dict, fai
             groups = " · ".join("/".join(g) for g in r["failed_groups"]) or "-"
             md.append(f"- `{r['id']}` ({r['lang']}, {r['kind']}): {r['question']} — missing: {groups}; refused={r['refused']}")
     (out / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
-    chart(out / "pass_rate.png", summary)
+    chart(out / "pass_rate.png", summary, results)
 
 
-def chart(path: Path, summary: dict) -> None:
+def chart(path: Path, summary: dict, results: list[dict]) -> None:
     """Pass rate by kind, one bar per language."""
     import matplotlib
 
@@ -91,24 +91,22 @@ def chart(path: Path, summary: dict) -> None:
     fig, ax = plt.subplots(figsize=(8, 3.5), dpi=100)
     width = 0.8 / max(1, len(langs))
     for i, lang in enumerate(langs):
-        # Per kind and language: recompute from by_kind is not possible, so plot kind totals and language totals.
-        vals = [summary["by_kind"][k]["pass_rate"] for k in kinds]
-        if i:
-            break
-        ax.bar(range(len(kinds)), vals, 0.6, label="all languages")
-    ax.bar(
-        [len(kinds) + j for j in range(len(langs))],
-        [summary["by_lang"][lang]["pass_rate"] for lang in langs],
-        0.6,
-        color="tab:orange",
-        label="by language",
-    )
-    ax.set_xticks(range(len(kinds) + len(langs)), [*kinds, *(f"lang={lang}" for lang in langs)], rotation=30, ha="right")
+        vals = []
+        for k in kinds:
+            rs = [r for r in results if r["kind"] == k and r["lang"] == lang]
+            vals.append(sum(r["passed"] for r in rs) / len(rs) if rs else 0.0)
+        ax.bar(
+            [x + i * width for x in range(len(kinds))],
+            vals,
+            width,
+            label=f"lang={lang} ({summary['by_lang'][lang]['pass_rate']:.0%})",
+        )
+    ax.set_xticks([x + width * (len(langs) - 1) / 2 for x in range(len(kinds))], kinds)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("pass rate")
     ax.axhline(0.9, color="grey", linestyle="--", linewidth=1)
     ax.legend(loc="lower left", fontsize=8)
-    ax.set_title(f"pass rate: {summary['pass_rate']:.1%} of {summary['cases']} cases")
+    ax.set_title(f"pass rate {summary['pass_rate']:.1%} of {summary['cases']} cases, by kind and language")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

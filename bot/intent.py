@@ -250,6 +250,14 @@ CLASSIFY = _cues(
     r"\bcounts?\b",
     r"是.*吗",
 )
+NOT_VIRTUALIZATION = _cues(
+    r"不(是|算|属于)(真正的)?虚拟化",
+    r"并非虚拟化",
+    r"非虚拟化",
+    r"not (really |actually |truly )?(a )?(form of )?virtuali[sz]ation",
+    r"isn't (really )?virtuali[sz]ation",
+    r"aren't (really )?virtuali[sz]ation",
+)
 FOLLOWUP = _cues(
     r"它",
     r"他们",
@@ -320,6 +328,8 @@ class Interpreter:
             names = " / ".join(self.corpus.notes[e].name for e in carried)
             standalone = f"{names}: {text}" if carried else text
         cats = self.categories.find(text)
+        if NOT_VIRTUALIZATION.search(text) and LIST.search(text):
+            cats += [c.id for c in self.corpus.categories.values() if c.is_virtualization == "false" and c.id not in cats]
         intent, errata = self._intent(text, ents, cats, followup=bool(carried))
         return Question(text, standalone, lang, intent, ents, cats, errata, notices)
 
