@@ -50,7 +50,7 @@ L = {
         "concept_lead": "采用「{name}」的技术有：",
         "groups_lead": "原文把它提到的技术分为这几组（括号内为本分类体系的归类）：",
         "asked_yes": "是的，{name} {rel}「{what}」。",
-        "asked_no": "不是，{name} 不属于「{what}」，而是「{cat}」。",
+        "asked_no": "不是。{name} 属于「{cat}」。",
         "rel_category": "属于",
         "rel_technique": "采用",
         "refuse": "抱歉，这个问题超出了我的范围。我只回答虚拟化技术相关的问题：分类、比较、工作原理，以及原文中的错误。可以试试：\n- KVM 属于哪一类虚拟化？\n- Docker 和虚拟机有什么区别？",
@@ -93,7 +93,7 @@ L = {
         "concept_lead": "Technologies that use {name}:",
         "groups_lead": "The article sorts the technologies it names into these groups (this taxonomy's category in brackets):",
         "asked_yes": "Yes: {name} {rel} “{what}”.",
-        "asked_no": "No: {name} is not “{what}”; it is “{cat}”.",
+        "asked_no": "No. {name} is a “{cat}”.",
         "rel_category": "is a",
         "rel_technique": "uses",
         "refuse": "Sorry, that is outside what I can answer. I answer questions about virtualization technologies: how they are classified, how they compare, how they work, and where the source article is wrong. Try:\n- What kind of virtualization is KVM?\n- How is Docker different from a virtual machine?",
@@ -104,6 +104,7 @@ L = {
         "comma": ", ",
     },
 }
+ERRATUM_NOTE_OVERLAP = 0.2  # share of the question's terms found in an erratum's claim before we flag it
 COMPARE_AXES = (
     "virtualizes",
     "isolation",
@@ -152,7 +153,10 @@ class Composer:
         cat = self.corpus.categories[main.category].name[q.lang]
         s = cites.mark(main.id, "summary", q.lang)
         lines = []
-        for e in asked + q.categories:
+        asked_all = asked + q.categories
+        if main.category in q.categories:  # "type 1 or type 2?": answer with the one that holds
+            asked_all = [main.category]
+        for e in asked_all:
             lines.append(self._asked_line(main, e, q.lang))
         lines.append(f"**{main.name}** — {t['category']}{t['colon']}**{cat}** {s}".rstrip())
         lines.append(f"{main.summary[q.lang]} {s}".rstrip())
@@ -327,7 +331,15 @@ class Composer:
     def _errata_notes(self, q: Question, entities: list[str], cites: _Citations) -> list[str]:
         t = L[q.lang]
         # Only the erratum closest to the question: the others are one `correct` question away.
-        related = [e for e in q.errata if set(e.entities) & set(entities)][:1]
+        # Only errata the answer really touches: the question shares the claim's wording, or retrieval
+        # ranked the erratum itself among the top hits. One about the same entity alone is noise here.
+        top = {h.chunk.heading.rsplit(" > ", 1)[-1] for h in cites.hits[:3] if h.chunk.doc_id == "notes/article-errata"}
+        related = [
+            e
+            for e in q.errata
+            if set(e.entities) & set(entities)
+            and (q.errata_overlap.get(e.id, 0) >= ERRATUM_NOTE_OVERLAP or e.title[q.lang] in top)
+        ][:1]
         out = []
         for e in related:
             n = cites.erratum(e.title[q.lang])

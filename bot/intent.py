@@ -284,6 +284,7 @@ class Question:
     entities: list[str]
     categories: list[str] = field(default_factory=list)  # taxonomy categories the question names
     errata: list[Erratum] = field(default_factory=list)  # errata the question touches, best first
+    errata_overlap: dict[str, float] = field(default_factory=dict)  # erratum id -> share of question terms in the claim
     notices: list[str] = field(default_factory=list)
 
 
@@ -331,7 +332,9 @@ class Interpreter:
         if NOT_VIRTUALIZATION.search(text) and LIST.search(text):
             cats += [c.id for c in self.corpus.categories.values() if c.is_virtualization == "false" and c.id not in cats]
         intent, errata = self._intent(text, ents, cats, followup=bool(carried))
-        return Question(text, standalone, lang, intent, ents, cats, errata, notices)
+        q_terms = _terms(text)
+        overlap = {e.id: len(q_terms & self._errata_terms[e.id]) / max(1, len(q_terms)) for e in errata}
+        return Question(text, standalone, lang, intent, ents, cats, errata, overlap, notices)
 
     def _history_entities(self, history: list[dict]) -> list[str]:
         """Entities of earlier user turns, most recent first (assistant turns mention too much)."""
