@@ -100,9 +100,11 @@ class Bot:
         t0 = time.perf_counter()
         if s.q.intent not in ("refuse", "chat"):
             entities = list(s.q.entities)
-            if s.q.intent == "list":  # a question about a category is about its members
-                for cid in s.q.categories[:2]:
-                    entities += [m for m in self.corpus.categories[cid].members if m not in entities]
+            if s.q.intent == "list" and s.q.categories:
+                # A question about a category is about its members; the concept that names the
+                # category ("hypervisor") would otherwise crowd them out of the top hits.
+                members = [m for cid in s.q.categories for m in self.corpus.categories[cid].members]
+                entities = list(dict.fromkeys(members + [e for e in entities if self.corpus.notes[e].kind != "concept"]))
             s.hits = self.retriever.search(s.q.standalone, self.settings.top_k, entities=entities, lang=s.q.lang)
         s.timings["retrieve"] = (time.perf_counter() - t0) * 1000
         return s
@@ -169,6 +171,8 @@ class Bot:
 
 
 def _matches(c: Chunk, entity: str, section: str, lang: str) -> bool:
+    if section == "article":
+        return c.doc_id == "article"
     if section.startswith("erratum:"):
         return c.doc_id == "notes/article-errata" and c.heading.endswith(section.split(":", 1)[1])
     words = SECTION_WORDS.get(section, (section,))

@@ -6,13 +6,12 @@ marker points at a retrieved chunk. The wording around the facts is fixed per la
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 from bot.answer import Citation
 from bot.chunking import Chunk
 from bot.corpus import Corpus, Note
-from bot.intent import Question, _terms
+from bot.intent import ARTICLE, MISTAKES, Question, _terms
 from bot.retrieve import Hit
 from bot.text import has_han, split_sentences
 
@@ -49,6 +48,8 @@ L = {
         "list_lead": "属于「{cat}」的有：",
         "concept_lead": "采用「{name}」的技术有：",
         "groups_lead": "原文把它提到的技术分为这几组（括号内为本分类体系的归类）：",
+        "errata_lead": "原文有 {n} 处错误或误导，逐条问我可以看到详细更正：",
+        "article_meta": "这篇文章是《{title}》，作者 {author}，内容是一段 GPT-4 对话，发表在 LincZero 的笔记网站上；它部分内容有误，我们的笔记会指出。",
         "asked_yes": "是的，{name} {rel}「{what}」。",
         "asked_no": "不是。{name} 属于「{cat}」。",
         "rel_category": "属于",
@@ -92,6 +93,8 @@ L = {
         "list_lead": "In “{cat}”:",
         "concept_lead": "Technologies that use {name}:",
         "groups_lead": "The article sorts the technologies it names into these groups (this taxonomy's category in brackets):",
+        "errata_lead": "The article has {n} wrong or misleading claims; ask about any of them for the full correction:",
+        "article_meta": "The article is “{title}” by {author}: a GPT-4 conversation published on LincZero's notes site, written in Chinese. Parts of it are wrong, and our notes say where.",
         "asked_yes": "Yes: {name} {rel} “{what}”.",
         "asked_no": "No. {name} is a “{cat}”.",
         "rel_category": "is a",
@@ -153,12 +156,13 @@ class Composer:
         cat = self.corpus.categories[main.category].name[q.lang]
         s = cites.mark(main.id, "summary", q.lang)
         lines = []
-        asked_all = asked + q.categories
+        # A named category is more specific than a concept ("内核虚拟机" also contains "虚拟机").
+        asked_all = list(q.categories) or asked
         if main.category in q.categories:  # "type 1 or type 2?": answer with the one that holds
             asked_all = [main.category]
         for e in asked_all:
             lines.append(self._asked_line(main, e, q.lang))
-        lines.append(f"**{main.name}** — {t['category']}{t['colon']}**{cat}** {s}".rstrip())
+        lines.append(f"**{display_name(main, q.lang)}** — {t['category']}{t['colon']}**{cat}** {s}".rstrip())
         lines.append(f"{main.summary[q.lang]} {s}".rstrip())
         lines.append("")
         isv = main.is_virtualization
@@ -194,16 +198,16 @@ class Composer:
             )
             rel = t["rel_technique"]
         cat = self.corpus.categories[main.category].name[lang]
-        return (t["asked_yes"] if yes else t["asked_no"]).format(name=main.name, rel=rel, what=what, cat=cat)
+        return (t["asked_yes"] if yes else t["asked_no"]).format(name=display_name(main, lang), rel=rel, what=what, cat=cat)
 
     def _article_grouping(self, note: Note, lang: str) -> str:
         t = L[lang]
         groups = [g[lang] for g in self.corpus.article_groups if note.id in (g.get("members") or [])]
         cat = self.corpus.categories[note.category].name[lang]
         if groups:
-            return t["article_differs"].format(name=note.name, groups=t["comma"].join(groups), cat=cat)
+            return t["article_differs"].format(name=display_name(note, lang), groups=t["comma"].join(groups), cat=cat)
         if note.kind != "concept":
-            return t["article_missing"].format(name=note.name)
+            return t["article_missing"].format(name=display_name(note, lang))
         return ""
 
     def _compare(self, q: Question, cites: _Citations) -> str:
@@ -211,7 +215,11 @@ class Composer:
         notes = [self.corpus.notes[e] for e in q.entities[:4]]
         marks = [cites.mark(n.id, "summary", q.lang) for n in notes]
         head = (
-            "| " + t["dimension"] + " | " + " | ".join(f"{n.name} {m}".rstrip() for n, m in zip(notes, marks, strict=True)) + " |"
+            "| "
+            + t["dimension"]
+            + " | "
+            + " | ".join(f"{display_name(n, q.lang)} {m}".rstrip() for n, m in zip(notes, marks, strict=True))
+            + " |"
         )
         rows = [head, "|" + "---|" * (len(notes) + 1)]
         rows.append(f"| {t['category']} | " + " | ".join(self.corpus.categories[n.category].name[q.lang] for n in notes) + " |")
@@ -223,7 +231,7 @@ class Composer:
         for axis in COMPARE_AXES:
             label = self.corpus.axes[axis][q.lang]
             rows.append(f"| {label} | " + " | ".join(_cell(n.axes[axis][q.lang]) for n in notes) + " |")
-        lead = t["compare_lead"].format(names=t["comma"].join(n.name for n in notes))
+        lead = t["compare_lead"].format(names=t["comma"].join(display_name(n, q.lang) for n in notes))
         diff = self._key_difference(notes[0], notes[1], q.lang, cites)
         out = [lead, "", *rows, "", f"**{t['key_diff']}**{t['colon']}{diff}"]
         out += self._errata_notes(q, [n.id for n in notes], cites)
@@ -236,14 +244,23 @@ class Composer:
         for x, y in ((a, b), (b, a)):
             for kind, targets in x.relations.items():
                 if y.id in targets and kind != "alternative-to":
-                    parts.append(f"{x.name} " + t["rel"][kind].format(b=y.name) + ("。" if lang == "zh" else "."))
+                    parts.append(
+                        f"{display_name(x, lang)} "
+                        + t["rel"][kind].format(b=display_name(y, lang))
+                        + ("。" if lang == "zh" else ".")
+                    )
         if a.category != b.category:
-            parts.append(t["cat_diff"].format(a=a.name, b=b.name, ca=ca, cb=cb))
+            parts.append(t["cat_diff"].format(a=display_name(a, lang), b=display_name(b, lang), ca=ca, cb=cb))
         else:
-            parts.append(t["cat_same"].format(a=a.name, b=b.name, c=ca))
+            parts.append(t["cat_same"].format(a=display_name(a, lang), b=display_name(b, lang), c=ca))
         if a.axes["host_kernel"][lang][:1] != b.axes["host_kernel"][lang][:1]:
             parts.append(
-                t["kernel_diff"].format(a=a.name, b=b.name, ka=a.axes["host_kernel"][lang], kb=b.axes["host_kernel"][lang])
+                t["kernel_diff"].format(
+                    a=display_name(a, lang),
+                    b=display_name(b, lang),
+                    ka=a.axes["host_kernel"][lang],
+                    kb=b.axes["host_kernel"][lang],
+                )
             )
         # A sentence of one note's comparison section that names the other entity, if there is one.
         for x, y in ((a, b), (b, a)):
@@ -271,11 +288,16 @@ class Composer:
                 lines.append(t["concept_lead"].format(name=display_name(concept, q.lang)))
                 lines += [self._member_line(m, q.lang, cites) for m in members]
                 lines.append("")
-        elif re.search(r"文章|原文|文中|article|作者|author", q.text, re.I):
+        elif ARTICLE.search(q.text) and MISTAKES.search(q.text):
+            lines.append(t["errata_lead"].format(n=len(self.corpus.errata)))
+            for e in self.corpus.errata:
+                n = cites.erratum(e.title[q.lang])
+                lines.append(f"- {e.title[q.lang]}" + (f" [{n}]" if n else ""))
+        elif ARTICLE.search(q.text):
             lines.append(t["groups_lead"])
             for g in self.corpus.article_groups:
                 names = t["comma"].join(
-                    f"{self.corpus.notes[m].name} ({self.corpus.categories[self.corpus.notes[m].category].name[q.lang]})"
+                    f"{display_name(self.corpus.notes[m], q.lang)} ({self.corpus.categories[self.corpus.notes[m].category].name[q.lang]})"
                     for m in g["members"]
                 )
                 lines.append(f"- **{g[q.lang]}**{t['colon']}{names}")
@@ -283,7 +305,7 @@ class Composer:
 
     def _member_line(self, eid: str, lang: str, cites: _Citations) -> str:
         n = self.corpus.notes[eid]
-        return f"- **{n.name}** — {n.summary[lang]} {cites.mark(eid, 'summary', lang)}".rstrip()
+        return f"- **{display_name(n, lang)}** — {n.summary[lang]} {cites.mark(eid, 'summary', lang)}".rstrip()
 
     def _correct(self, q: Question, cites: _Citations) -> str:
         t = L[q.lang]
@@ -307,18 +329,24 @@ class Composer:
         isv = t[{"true": "yes", "partly": "partly", "false": "no"}[note.is_virtualization["value"]]]
         mark = cites.mark(note.id, "summary", lang)
         return (
-            f"**{note.name}** — {cat}（{t['is_virt']}：{isv}）{mark}"
+            f"**{display_name(note, lang)}** — {cat}（{t['is_virt']}：{isv}）{mark}"
             if lang == "zh"
-            else f"**{note.name}** — {cat} ({t['is_virt']}: {isv}) {mark}".rstrip()
+            else f"**{display_name(note, lang)}** — {cat} ({t['is_virt']}: {isv}) {mark}".rstrip()
         )
 
     def _explain(self, q: Question, hits: list[Hit], cites: _Citations) -> str:
         t = L[q.lang]
         lines = []
+        if not q.entities and ARTICLE.search(q.text):
+            meta = self.corpus.article.meta
+            n = cites.article()
+            lines.append(
+                t["article_meta"].format(title=meta.get("title", ""), author=meta.get("author", "")) + (f" [{n}]" if n else "")
+            )
         if q.entities:
             main = self.corpus.notes[q.entities[0]]
             s = cites.mark(main.id, "summary", q.lang)
-            lines.append(f"**{main.name}**{t['colon']}{main.summary[q.lang]} {s}".rstrip())
+            lines.append(f"**{display_name(main, q.lang)}**{t['colon']}{main.summary[q.lang]} {s}".rstrip())
         picked = _mmr_sentences(q, hits, k=4)
         for chunk, sent in picked:
             n = cites.add(chunk)
@@ -401,6 +429,14 @@ class _Citations:
             if any(nm and nm in s.lower() for nm in names):
                 return f"{s} [{self.add(c)}]"
         return ""
+
+    def article(self) -> int | None:
+        """Cite the article itself: its best retrieved chunk, else its first one."""
+        for h in self.hits:
+            if h.chunk.doc_id == "article":
+                return self.add(h.chunk)
+        c = self.fetch("", "article", "")
+        return self.add(c) if c else None
 
     def erratum(self, title: str) -> int | None:
         for h in self.hits:

@@ -71,6 +71,17 @@ OUT_OF_SCOPE = _cues(
     r"减肥",
     r"\blyrics\b",
     r"歌词",
+    r"\bhaiku\b",
+    r"\bsonnet\b",
+    r"\blimerick\b",
+    r"\bwrite (me )?(a |an )?(song|story|rap|essay)",
+    r"写(一首|一个|个|篇|首)?(歌|故事|小说|作文|段子)",
+    r"作诗",
+    r"\bbest laptop",
+    r"\bwhich laptop",
+    r"\bbuy\b",
+    r"购买",
+    r"哪款(电脑|笔记本)",
     r"汇率",
     r"exchange rate",
     r"翻译成",
@@ -248,7 +259,22 @@ CLASSIFY = _cues(
     r"count as",
     r"considered",
     r"\bcounts?\b",
-    r"是.*吗",
+    r"是(不是)?(一种|一个|一类)?[^，。？?!！]{0,12}(虚拟化|虚拟机|监控器|容器|兼容层|模拟器|hypervisor|vm)",
+)
+ARTICLE = _cues(r"原文", r"文章", r"文中", r"作者", r"这篇", r"\barticle\b", r"the author", r"linczero", r"\bgpt")
+MISTAKES = _cues(
+    r"错误",
+    r"错在",
+    r"哪些错",
+    r"有误",
+    r"勘误",
+    r"不准确",
+    r"不对的",
+    r"mistakes?",
+    r"\bwrong\b",
+    r"\berrors?\b",
+    r"inaccura",
+    r"errata",
 )
 NOT_VIRTUALIZATION = _cues(
     r"不(是|算|属于)(真正的)?虚拟化",
@@ -353,6 +379,8 @@ class Interpreter:
             return "refuse", []
         if not ents and not cats and not DOMAIN.search(text):
             return ("chat" if CHAT.search(text) else "refuse"), []
+        if not ents and ARTICLE.search(text) and MISTAKES.search(text):
+            return "list", []  # "what does the article get wrong?": the errata themselves
         errata = self.match_errata(text, ents)
         if errata and (CORRECT_SOURCE.search(text) or CORRECT_CHECK.search(text)):
             return "correct", errata
@@ -362,7 +390,9 @@ class Interpreter:
         if len(ents) >= 2 and not (len(techs) == 1 and CLASSIFY.search(text) and not _strong_compare(text)):
             if COMPARE.search(text) or followup or len(techs) >= 2:
                 return "compare", errata
-        if ents and (CLASSIFY.search(text) or cats):
+        if techs and (CLASSIFY.search(text) or cats):
+            return "classify", errata
+        if ents and not cats and CLASSIFY.search(text):  # "is paravirtualization a kind of hardware-assisted ...?"
             return "classify", errata
         return "explain", errata
 

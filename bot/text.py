@@ -35,9 +35,10 @@ def has_han(text: str) -> bool:
     return bool(_HAN.search(text))
 
 
-# A sentence ends at Chinese 。！？； (kept with the sentence), or at . ! ? ; followed by a space,
-# a line end or the end of text (so "2.6.20" and "e.g.x" stay whole).
-_SENT_END = re.compile(r"(?<=[。！？；])|(?<=[.!?;])(?=\s|$)")
+# A sentence ends at Chinese 。！？； (kept with the sentence), or at . ! ? followed by a space,
+# a line end or the end of text (so "2.6.20" stays whole). An English ';' joins clauses that
+# read badly alone, so it does not end a sentence.
+_SENT_END = re.compile(r"(?<=[。！？；])|(?<=[.!?])(?=\s|$)")
 
 
 def split_sentences(text: str) -> list[str]:
@@ -110,6 +111,8 @@ class AliasMatcher:
             start = norm.find(alias)
             while start != -1:
                 end = start + len(alias)
+                if alias[-1].isascii() and alias[-1].isalpha() and norm[end : end + 1] == "s":
+                    end += 1  # plural: "process virtual machines", "hypervisors"
                 latin_ok = not (
                     (
                         alias[0].isascii()
