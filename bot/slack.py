@@ -1,0 +1,246 @@
+"""Slack: mentions, direct messages and the /vq slash command on POST /slack/events (Bolt, in FastAPI).
+
+Protocol details Bolt takes care of, and that the tests check:
+- Every request carries X-Slack-Signature = "v0=" + HMAC-SHA256(signing secret, "v0:{timestamp}:{raw body}")
+  and X-Slack-Request-Timestamp; Bolt compares in constant time and rejects timestamps more than
+  5 minutes off, answering 401.
+- Slack expects the HTTP answer within 3 s, or it retries the delivery (same event_id, header
+  X-Slack-Retry-Num). Listeners run after the ack, so answering happens in the background.
+
+What this module adds: de-duplication by event_id and by channel+ts (a mention in a DM can arrive
+as both app_mention and message) in SQLite, so a retry or a restart never answers twice, while a
+retry whose first delivery never arrived is still answered; replies in the thread with the
+thread's earlier turns as history; the slash command answered through its response_url.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections import deque
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot.answer import Answer
+from bot.dedup import DedupStore
+from bot.errors import BadQuestion
+from bot.settings import Settings
+from bot.slack_format import answer_messages, escape
+
+log = logging.getLogger(__name__)
+
+# Earlier thread messages handed to the bot as history.
+MAX_HISTORY_TURNS = 10
+# 429 answers are retried after the Retry-After the server asks for, this many times. Nothing
+# else is retried: a post that may have reached Slack must not be sent again.
+MAX_RATE_LIMIT_RETRIES = 3
+USAGE = "Ask me about virtualization, e.g. `/vq KVM 属于哪一类虚拟化？` or `/vq How does Docker differ from a VM?`"
+_ACCEPTED_SUBTYPES = (None, "file_share", "thread_broadcast")
+
+
+def mount_slack(app: FastAPI, settings: Settings, bot) -> None:
+    """Add POST /slack/events to the FastAPI app (503 with the fix when Slack is not configured)."""
+    missing = [
+        name
+        for name, value in (
+            ("BOT_SLACK_SIGNING_SECRET", settings.slack_signing_secret),
+            ("BOT_SLACK_BOT_TOKEN", settings.slack_bot_token),
+        )
+        if not value
+    ]
+    if missing:
+        message = f"Slack is not configured: set {' and '.join(missing)} (see slack/README.md)"
+
+        @app.post("/slack/events")
+        async def slack_not_configured() -> JSONResponse:
+            return JSONResponse({"error": message}, status_code=503)
+
+        return
+
+    handler = AsyncSlackRequestHandler(build_slack_app(settings, bot))
+
+    @app.post("/slack/events")
+    async def slack_events(request: Request):
+        return await handler.handle(request)
+
+
+def build_slack_app(settings: Settings, bot, store: DedupStore | None = None) -> AsyncApp:
+    """The Bolt app with our listeners; its Web API client talks to settings.slack_api_url."""
+    client = AsyncWebClient(
+        token=settings.slack_bot_token,
+        base_url=settings.slack_api_url,
+        retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=MAX_RATE_LIMIT_RETRIES)],
+    )
+    slack = AsyncApp(signing_secret=settings.slack_signing_secret, client=client)
+    responder = SlackResponder(bot, store or DedupStore.in_data_dir(settings.data_dir), RateLimiter(settings.rate_limit))
+    slack.event("app_mention")(responder.on_mention)
+    slack.event("message")(responder.on_message)
+    slack.command("/vq")(responder.on_command)
+    return slack
+
+
+class SlackResponder:
+    """The listeners: decide whether to answer, ask the bot off the event loop, post the reply."""
+
+    def __init__(self, bot, store: DedupStore, limiter: RateLimiter) -> None:
+        self.bot = bot
+        self.store = store
+        self.limiter = limiter
+
+    async def on_mention(self, body: dict, event: dict, context, client: AsyncWebClient) -> None:
+        await self._on_event(body, event, context, client)
+
+    async def on_message(self, body: dict, event: dict, context, client: AsyncWebClient) -> None:
+        # Only direct messages; in channels the bot answers when mentioned (app_mention).
+        if event.get("channel_type") == "im":
+            await self._on_event(body, event, context, client)
+
+    async def _on_event(self, body: dict, event: dict, context, client: AsyncWebClient) -> None:
+        if is_ignorable(event, context.bot_user_id, context.bot_id):
+            return
+        channel, ts = event["channel"], event["ts"]
+        keys = [f"msg:{channel}:{ts}"]
+        if body.get("event_id"):
+            keys.insert(0, f"event:{body['event_id']}")
+        if not self.store.claim(keys):
+            log.info("slack: already answered %s", " / ".join(keys))
+            return
+        thread_ts = event.get("thread_ts") or ts
+        question = clean_text(event.get("text", ""), context.bot_user_id)
+        if not self.limiter.allow(event.get("user", "")):
+            answer = _notice("You are asking faster than I can answer; please try again in a minute.")
+        else:
+            history = await self._history(client, channel, event.get("thread_ts"), ts, context.bot_user_id, context.bot_id)
+            answer = await self._ask(question, history)
+        for text, blocks in answer_messages(answer):
+            try:
+                await client.chat_postMessage(
+                    channel=channel, thread_ts=thread_ts, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False
+                )
+            except Exception:  # logged, never retried: the post may have reached Slack
+                log.exception("slack: chat.postMessage to %s failed", channel)
+                return
+
+    async def on_command(self, ack, command: dict) -> None:
+        question = clean_text(command.get("text", ""), None)
+        if not question:
+            await ack(text=USAGE)
+            return
+        if not self.limiter.allow(command.get("user_id", "")):
+            await ack(text="You are asking faster than I can answer; please try again in a minute.")
+            return
+        await ack(text=f"Looking that up: {escape(question)}")
+        answer = await self._ask(question, [])
+        header = f"<@{command.get('user_id', '')}> asked: {escape(question)}"
+        webhook = AsyncWebhookClient(
+            command["response_url"], retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=MAX_RATE_LIMIT_RETRIES)]
+        )
+        for text, blocks in answer_messages(answer, header):
+            try:
+                resp = await webhook.send(text=text, blocks=blocks, response_type="in_channel", replace_original=False)
+            except Exception:
+                log.exception("slack: posting to response_url failed")
+                return
+            if resp.status_code != 200:
+                log.warning("slack: response_url answered %s: %s", resp.status_code, resp.body)
+                return
+
+    async def _ask(self, question: str, history: list[dict]) -> Answer:
+        if not question:
+            return _notice(USAGE)
+        try:
+            return await asyncio.to_thread(self.bot.ask, question, history)
+        except BadQuestion as e:
+            return _notice(f"{e}. {USAGE}")
+        except Exception:
+            log.exception("slack: answering %r failed", question)
+            return _notice("Sorry, something went wrong while answering; please try again.")
+
+    async def _history(
+        self,
+        client: AsyncWebClient,
+        channel: str,
+        thread_ts: str | None,
+        before_ts: str,
+        bot_user_id: str | None,
+        bot_id: str | None,
+    ) -> list[dict]:
+        """The thread's earlier messages as {"role", "content"} turns (none outside a thread)."""
+        if not thread_ts or thread_ts == before_ts:
+            return []
+        try:
+            resp = await client.conversations_replies(channel=channel, ts=thread_ts, limit=100)
+        except Exception:  # history is a nicety: answer without it
+            log.warning("slack: conversations.replies failed for %s/%s", channel, thread_ts, exc_info=True)
+            return []
+        turns = []
+        for m in resp.get("messages") or []:
+            if _ts_key(m.get("ts", "0")) >= _ts_key(before_ts):
+                continue
+            ours = (bot_user_id and m.get("user") == bot_user_id) or (bot_id and m.get("bot_id") == bot_id)
+            if m.get("bot_id") and not ours:
+                continue  # other bots' chatter is not part of the conversation with us
+            text = clean_text(m.get("text", ""), bot_user_id)
+            if text:
+                turns.append({"role": "assistant" if ours else "user", "content": text})
+        return turns[-MAX_HISTORY_TURNS:]
+
+
+class RateLimiter:
+    """At most `per_minute` questions per Slack user in any 60 s; 0 disables the limit."""
+
+    def __init__(self, per_minute: int, clock=time.monotonic) -> None:
+        self.per_minute = per_minute
+        self.clock = clock
+        self.hits: dict[str, deque[float]] = {}
+
+    def allow(self, key: str) -> bool:
+        if self.per_minute <= 0:
+            return True
+        now = self.clock()
+        hits = self.hits.setdefault(key, deque())
+        while hits and hits[0] <= now - 60:
+            hits.popleft()
+        if len(hits) >= self.per_minute:
+            return False
+        hits.append(now)
+        return True
+
+
+def is_ignorable(event: dict, bot_user_id: str | None, bot_id: str | None = None) -> bool:
+    """True for bot messages (ours or others'), edits, joins and other non-question events."""
+    if event.get("bot_id") or event.get("subtype") not in _ACCEPTED_SUBTYPES:
+        return True
+    return not event.get("user") or event.get("user") == bot_user_id
+
+
+def clean_text(text: str, bot_user_id: str | None) -> str:
+    """Slack message text -> the question: drop the bot's mention, unwrap links, unescape &amp; etc."""
+    if bot_user_id:
+        text = re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>", " ", text)
+    text = re.sub(r"<@([A-Z0-9]+)\|([^>]+)>", r"@\2", text)
+    text = re.sub(r"<#[A-Z0-9]+\|([^>]+)>", r"#\1", text)
+    text = re.sub(r"<(?:https?|mailto):[^|>]*\|([^>]+)>", r"\1", text)
+    text = re.sub(r"<((?:https?|mailto):[^>]+)>", r"\1", text)
+    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _notice(text: str) -> Answer:
+    return Answer(text=text, lang="en", intent="chat", entities=[], refused=False)
+
+
+def _ts_key(ts: str) -> tuple[int, ...]:
+    # Slack timestamps like "1700000000.000100" are ids; compare them exactly, not as floats.
+    try:
+        return tuple(int(part) for part in ts.split("."))
+    except ValueError:
+        return (0,)
