@@ -31,7 +31,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.answer import Answer
 from bot.dedup import DedupStore
-from bot.errors import BadQuestion
+from bot.errors import BadQuestion, BotError
 from bot.settings import Settings
 from bot.slack_format import answer_messages, escape
 
@@ -160,6 +160,8 @@ class SlackResponder:
             return await asyncio.to_thread(self.bot.ask, question, history)
         except BadQuestion as e:
             return _notice(f"{e}. {USAGE}")
+        except BotError as e:  # e.g. the index is missing: say so instead of a generic apology
+            return _notice(str(e))
         except Exception:
             log.exception("slack: answering %r failed", question)
             return _notice("Sorry, something went wrong while answering; please try again.")

@@ -1,0 +1,52 @@
+"""Hybrid retrieval finds the right notes for Chinese, English and mixed questions."""
+
+from pathlib import Path
+
+import pytest
+
+from bot.corpus import load_corpus
+from bot.text import Tokenizer
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    ("question", "entity"),
+    [
+        ("半虚拟化需要改客户机内核吗", "paravirtualization"),
+        ("what does the BPF verifier check", "ebpf"),
+        ("k8s 和 openshift 啥关系", "openshift"),
+        ("hyperv是不是裸金属", "hyper-v"),
+        ("Wasm outside the browser", "webassembly"),
+        ("用户态轮询收包框架", "dpdk"),
+        ("Linux 容器 namespaces cgroups", "os-level-virtualization"),
+        ("python 虚拟环境 site-packages", "python-venv"),
+    ],
+)
+def test_expected_entity_in_top_five(real_bot, question, entity):
+    hits = real_bot.retriever.search(question, k=8)
+    top = list(dict.fromkeys(h.chunk.entity for h in hits))[:5]
+    assert entity in top, top
+
+
+def test_hits_report_scores_and_per_leg_ranks(real_bot):
+    hits = real_bot.retriever.search("硬件辅助虚拟化是什么", k=8)
+    assert all(h.score > 0 for h in hits)
+    assert any("bm25" in h.ranks for h in hits) and any("dense" in h.ranks for h in hits)
+    assert hits == sorted(hits, key=lambda h: -h.score)
+
+
+def test_one_note_cannot_fill_every_slot(real_bot):
+    hits = real_bot.retriever.search("KVM KVM KVM kvm 内核虚拟机", k=8)
+    per_doc = {}
+    for h in hits:
+        per_doc[h.chunk.doc_id] = per_doc.get(h.chunk.doc_id, 0) + 1
+    assert max(per_doc.values()) <= 3
+
+
+def test_aliases_stay_whole_tokens_and_map_to_entities():
+    corpus = load_corpus(REPO / "corpus")
+    tok = Tokenizer(corpus.alias_map())
+    tokens = tok.tokens("硬件辅助虚拟化和 Hyper-V、VT-x 的关系；k8s 呢")
+    assert {"硬件辅助虚拟化", "hyper-v", "vt-x"} <= set(tokens)
+    assert {"ent:hardware-assisted-virtualization", "ent:hyper-v", "ent:intel-vt-x", "ent:kubernetes"} <= set(tokens)
