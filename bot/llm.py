@@ -112,7 +112,7 @@ class LlmAnswerer:
 
     def _verified(self, bot, s, text: str, blocks) -> Answer:
         text, cited, ok = verify_citations(text, [c.text for c in blocks])
-        if not ok or SYSTEM_PROMPT[:60] in text:
+        if not ok or _reveals_prompt(text):
             return self._fallback(bot, s, "the LLM's answer failed the citation check; answered offline")
         cites = [
             Citation(n, c.doc_id, c.entity, c.title, c.text[:300], c.source, c.chunk_id, c.heading)
@@ -126,6 +126,20 @@ class LlmAnswerer:
         return bot.make_answer(s, text, cites, "composer", [note])
 
 
+# Every line of the rules, placeholders cut out; a reply repeating any of them is revealing the prompt.
+_PROMPT_LINES = [
+    " ".join(part.split()).lower()
+    for line in SYSTEM_PROMPT.splitlines()
+    for part in re.split(r"\{\w+\}", line.lstrip("- "))
+    if len(part.strip()) >= 20
+]
+
+
+def _reveals_prompt(text: str) -> bool:
+    flat = " ".join(text.split()).lower()
+    return any(line in flat for line in _PROMPT_LINES)
+
+
 def verify_citations(text: str, blocks: list[str]) -> tuple[str, set[int], bool]:
     """Drop markers that point at no block; pass when most cited sentences are supported by their block."""
     valid = set(range(1, len(blocks) + 1))
@@ -133,7 +147,10 @@ def verify_citations(text: str, blocks: list[str]) -> tuple[str, set[int], bool]
     cited: set[int] = set()
     supported = checked = 0
     block_terms = [_terms(b) for b in blocks]
-    for sent in split_sentences(text):
+    # "Fact. [1]" and "事实。[1]": a marker right after the full stop belongs to the sentence before
+    # it, not to the next one (or to a sentence of its own with no words to check).
+    attached = re.sub(r"([.!?。！？；])((?:\s*\[\d+\])+)", r"\2\1", text)
+    for sent in split_sentences(attached):
         ns = {int(n) for n in re.findall(r"\[(\d+)\]", sent)}
         if not ns:
             continue
