@@ -37,8 +37,8 @@ class Bot:
         self.settings = settings
         self.corpus = corpus
         self.retriever = retriever
-        self.interpreter = Interpreter(corpus, settings.max_question_chars)
-        self.composer = Composer(corpus)
+        self.interpreter = Interpreter(corpus, settings.max_question_chars, retriever.on_topic)
+        self.composer = Composer(corpus, retriever.idf, retriever.tokenizer.tokens)
         self.llm = llm  # an LlmAnswerer, or None for the offline composer
         self.embedder = embedder
         self.chain = RunnableLambda(self._understand) | RunnableLambda(self._retrieve) | RunnableLambda(self._answer)

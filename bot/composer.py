@@ -6,12 +6,13 @@ marker points at a retrieved chunk. The wording around the facts is fixed per la
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from bot.answer import Citation
 from bot.chunking import Chunk
 from bot.corpus import Corpus, Note
-from bot.intent import ARTICLE, MISTAKES, Question, _terms
+from bot.intent import ARTICLE, EITHER_OR, MISTAKES, TECHNIQUES, YES_NO, Question, _terms
 from bot.retrieve import Hit
 from bot.text import has_han, split_sentences
 
@@ -49,9 +50,11 @@ L = {
         "concept_lead": "采用「{name}」的技术有：",
         "groups_lead": "原文把它提到的技术分为这几组（括号内为本分类体系的归类）：",
         "errata_lead": "原文有 {n} 处错误或误导，逐条问我可以看到详细更正：",
+        "techniques_lead": "虚拟化的主要方式和相关概念（它们是不同维度，常常组合使用）：",
         "article_meta": "这篇文章是《{title}》，作者 {author}，内容是一段 GPT-4 对话，发表在 LincZero 的笔记网站上；它部分内容有误，我们的笔记会指出。",
         "asked_yes": "是的，{name} {rel}「{what}」。",
         "asked_no": "不是。{name} 属于「{cat}」。",
+        "asked_which": "{name} 属于「{cat}」。",
         "rel_category": "属于",
         "rel_technique": "采用",
         "refuse": "抱歉，这个问题超出了我的范围。我只回答虚拟化技术相关的问题：分类、比较、工作原理，以及原文中的错误。可以试试：\n- KVM 属于哪一类虚拟化？\n- Docker 和虚拟机有什么区别？",
@@ -94,9 +97,11 @@ L = {
         "concept_lead": "Technologies that use {name}:",
         "groups_lead": "The article sorts the technologies it names into these groups (this taxonomy's category in brackets):",
         "errata_lead": "The article has {n} wrong or misleading claims; ask about any of them for the full correction:",
+        "techniques_lead": "The main ways to virtualize, and the concepts around them (they are different dimensions and often combined):",
         "article_meta": "The article is “{title}” by {author}: a GPT-4 conversation published on LincZero's notes site, written in Chinese. Parts of it are wrong, and our notes say where.",
         "asked_yes": "Yes: {name} {rel} “{what}”.",
         "asked_no": "No. {name} is a “{cat}”.",
+        "asked_which": "{name} is a “{cat}”.",
         "rel_category": "is a",
         "rel_technique": "uses",
         "refuse": "Sorry, that is outside what I can answer. I answer questions about virtualization technologies: how they are classified, how they compare, how they work, and where the source article is wrong. Try:\n- What kind of virtualization is KVM?\n- How is Docker different from a virtual machine?",
@@ -123,8 +128,17 @@ COMPARE_AXES = (
 class Composer:
     """Compose an answer for a Question from hits; `fetch` retrieves an entity's chunk by section."""
 
-    def __init__(self, corpus: Corpus) -> None:
+    def __init__(
+        self,
+        corpus: Corpus,
+        idf: Callable[[str], float] | None = None,
+        tokens: Callable[[str], list[str]] | None = None,
+    ) -> None:
         self.corpus = corpus
+        # How sentences are matched to the question: retrieval's tokens and IDF when given, so a rare
+        # word the question shares ("Azure", "Dom0") outweighs common ones.
+        self.idf = idf or (lambda t: 1.0)
+        self.tokens = tokens or (lambda text: sorted(_terms(text)))
 
     def compose(self, q: Question, hits: list[Hit], fetch: Callable[[str, str, str], Chunk | None]) -> tuple[str, list[Citation]]:
         cites = _Citations(hits, fetch)
@@ -160,8 +174,13 @@ class Composer:
         asked_all = list(q.categories) or asked
         if main.category in q.categories:  # "type 1 or type 2?": answer with the one that holds
             asked_all = [main.category]
-        for e in asked_all:
-            lines.append(self._asked_line(main, e, q.lang))
+        if EITHER_OR.search(q.text) and main.category in q.categories:
+            lines.append(
+                t["asked_which"].format(name=display_name(main, q.lang), cat=self.corpus.categories[main.category].name[q.lang])
+            )
+        elif YES_NO.search(q.text):
+            for e in asked_all:
+                lines.append(self._asked_line(main, e, q.lang))
         lines.append(f"**{display_name(main, q.lang)}** — {t['category']}{t['colon']}**{cat}** {s}".rstrip())
         lines.append(f"{main.summary[q.lang]} {s}".rstrip())
         lines.append("")
@@ -193,10 +212,11 @@ class Composer:
         else:
             note = self.corpus.notes[asked]
             what = display_name(note, lang)
-            yes = asked in main.techniques or self.corpus.categories[main.category].name["en"].lower().startswith(
-                note.name.lower()
-            )
-            rel = t["rel_technique"]
+            # "Is KVM a hypervisor?": yes when the concept is one of its techniques or names its category.
+            concept = re.sub(r"\s*\(.*?\)", "", display_name(note, "en")).lower()
+            names_category = concept in self.corpus.categories[main.category].name["en"].lower()
+            yes = asked in main.techniques or names_category
+            rel = t["rel_category"] if names_category else t["rel_technique"]
         cat = self.corpus.categories[main.category].name[lang]
         return (t["asked_yes"] if yes else t["asked_no"]).format(name=display_name(main, lang), rel=rel, what=what, cat=cat)
 
@@ -288,6 +308,9 @@ class Composer:
                 lines.append(t["concept_lead"].format(name=display_name(concept, q.lang)))
                 lines += [self._member_line(m, q.lang, cites) for m in members]
                 lines.append("")
+        elif TECHNIQUES.search(q.text):
+            lines.append(t["techniques_lead"])
+            lines += [self._member_line(n.id, q.lang, cites) for n in self.corpus.notes.values() if n.kind == "concept"]
         elif ARTICLE.search(q.text) and MISTAKES.search(q.text):
             lines.append(t["errata_lead"].format(n=len(self.corpus.errata)))
             for e in self.corpus.errata:
@@ -347,27 +370,33 @@ class Composer:
             main = self.corpus.notes[q.entities[0]]
             s = cites.mark(main.id, "summary", q.lang)
             lines.append(f"**{display_name(main, q.lang)}**{t['colon']}{main.summary[q.lang]} {s}".rstrip())
-        picked = _mmr_sentences(q, hits, k=4)
+        picked = _mmr_sentences(q, hits, 4, self.tokens, self.idf)
         for chunk, sent in picked:
             n = cites.add(chunk)
             lines.append(f"{sent} [{n}]")
         if not lines:
             return t["nothing"]
         text = "\n\n".join([lines[0], " ".join(lines[1:])]) if len(lines) > 1 else lines[0]
-        return "\n".join([text, *self._errata_notes(q, q.entities[:2], cites)]).strip()
+        quoted = [sent for chunk, sent in picked if chunk.doc_id == "article"]
+        return "\n".join([text, *self._errata_notes(q, q.entities[:2], cites, quoted)]).strip()
 
-    def _errata_notes(self, q: Question, entities: list[str], cites: _Citations) -> list[str]:
+    def _errata_notes(self, q: Question, entities: list[str], cites: _Citations, quoted: list[str] = ()) -> list[str]:
+        """Warn where the answer touches a claim the errata list, with the correction.
+
+        An erratum qualifies when the answer repeats the article's wrong sentence, or when it is about
+        the answer's entities and either the question shares the claim's wording or retrieval ranked
+        the erratum itself among the top hits. At most one, unless the answer quotes more.
+        """
         t = L[q.lang]
-        # Only the erratum closest to the question: the others are one `correct` question away.
-        # Only errata the answer really touches: the question shares the claim's wording, or retrieval
-        # ranked the erratum itself among the top hits. One about the same entity alone is noise here.
         top = {h.chunk.heading.rsplit(" > ", 1)[-1] for h in cites.hits[:3] if h.chunk.doc_id == "notes/article-errata"}
+        repeated = [e for e in self.corpus.errata if any(_same_claim(e.quote, s) for s in quoted)]
         related = [
             e
             for e in q.errata
             if set(e.entities) & set(entities)
             and (q.errata_overlap.get(e.id, 0) >= ERRATUM_NOTE_OVERLAP or e.title[q.lang] in top)
         ][:1]
+        related = list({e.id: e for e in [*repeated[:2], *related]}.values())[:2]
         out = []
         for e in related:
             n = cites.erratum(e.title[q.lang])
@@ -446,9 +475,16 @@ class _Citations:
         return self.add(c) if c else None
 
 
-def _mmr_sentences(q: Question, hits: list[Hit], k: int, lam: float = 0.7) -> list[tuple[Chunk, str]]:
-    """Pick k sentences that are relevant to the question and not redundant with each other (MMR)."""
-    qt = _terms(q.standalone)
+def _mmr_sentences(
+    q: Question, hits: list[Hit], k: int, tokens: Callable[[str], list[str]], idf: Callable[[str], float], lam: float = 0.7
+) -> list[tuple[Chunk, str]]:
+    """Pick k sentences relevant to the question and not redundant with each other (MMR, Carbonell & Goldstein 1998).
+
+    Relevance mixes the rank of the sentence's chunk with the IDF-weighted share of the question's
+    tokens it contains; redundancy is token-set overlap with sentences already picked.
+    """
+    qt = set(tokens(q.standalone))
+    q_weight = sum(idf(t) for t in qt) or 1.0
     cands: list[tuple[float, Chunk, str, set[str]]] = []
     top = max((h.score for h in hits), default=1.0) or 1.0
     same_lang = [h for h in hits if h.chunk.lang == q.lang] or hits
@@ -458,8 +494,8 @@ def _mmr_sentences(q: Question, hits: list[Hit], k: int, lam: float = 0.7) -> li
         for s in split_sentences(h.chunk.text):
             if len(s) < 8:
                 continue
-            st = _terms(s)
-            rel = 0.6 * (h.score / top) + 0.4 * (len(qt & st) / max(1, len(qt)))
+            st = set(tokens(s))
+            rel = 0.5 * (h.score / top) + 0.5 * (sum(idf(t) for t in qt & st) / q_weight)
             cands.append((rel, h.chunk, s, st))
     picked: list[tuple[float, Chunk, str, set[str]]] = []
     while cands and len(picked) < k:
@@ -477,6 +513,12 @@ def _mmr_sentences(q: Question, hits: list[Hit], k: int, lam: float = 0.7) -> li
     order = {id(h.chunk): i for i, h in enumerate(hits)}
     picked.sort(key=lambda p: (order.get(id(p[1]), 99), p[1].text.find(p[2])))
     return [(p[1], p[2]) for p in picked]
+
+
+def _same_claim(quote: str, sentence: str) -> bool:
+    """Whether a sentence repeats an errata quote (ignoring punctuation, either containing the other)."""
+    a, b = (re.sub(r"[\W_]+", "", x).lower() for x in (quote, sentence))
+    return bool(a) and bool(b) and (a in b or (len(b) >= 12 and b in a))
 
 
 def display_name(note: Note, lang: str) -> str:

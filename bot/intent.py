@@ -7,6 +7,7 @@ here knows any particular question.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bot.corpus import Corpus, Erratum
@@ -260,6 +261,20 @@ CLASSIFY = _cues(
     r"\bcounts?\b",
     r"是(不是)?(一种|一个|一类)?[^，。？?!！]{0,12}(虚拟化|虚拟机|监控器|容器|兼容层|模拟器|hypervisor|vm)",
 )
+# A yes/no question ("KVM 是一型吗", "Is Hyper-V type 2?") gets a yes/no first line; "which type is it" does not.
+YES_NO = _cues(
+    r"吗\s*[?？]?\s*$",
+    r"是不是",
+    r"是否",
+    r"算不算",
+    r"对吧",
+    r"对不对",
+    r"^\s*(is|are|does|do|can|was|were|isn't|doesn't)\b",
+    r",\s*right\s*[?？]?\s*$",
+    r"\bor\b.*\?\s*$",
+    r"还是",
+)
+EITHER_OR = _cues(r"还是", r"\bor\b")
 ARTICLE = _cues(r"原文", r"文章", r"文中", r"作者", r"这篇", r"\barticle\b", r"the author", r"linczero", r"\bgpt")
 MISTAKES = _cues(
     r"错误",
@@ -274,6 +289,16 @@ MISTAKES = _cues(
     r"\berrors?\b",
     r"inaccura",
     r"errata",
+)
+TECHNIQUES = _cues(
+    r"实现方式",
+    r"实现方法",
+    r"虚拟化(的)?(方式|方法|类型|种类|分类)",
+    r"几种虚拟化",
+    r"哪几种",
+    r"哪些种类",
+    r"(kinds|types|forms|techniques|approaches|methods) of virtuali[sz]ation",
+    r"virtuali[sz]ation (techniques|approaches|methods|types)",
 )
 NOT_VIRTUALIZATION = _cues(
     r"不(是|算|属于)(真正的)?虚拟化",
@@ -316,9 +341,12 @@ class Question:
 class Interpreter:
     """Turns raw text (plus history) into a Question, using the corpus's aliases and errata."""
 
-    def __init__(self, corpus: Corpus, max_chars: int = 2000) -> None:
+    def __init__(self, corpus: Corpus, max_chars: int = 2000, on_topic: Callable[[str], bool] | None = None) -> None:
         self.corpus = corpus
         self.max_chars = max_chars
+        # Whether a question naming no entity still uses the corpus's own vocabulary ("Dom0", "Popek");
+        # without a retriever to tell, such questions are out of scope.
+        self.on_topic = on_topic or (lambda text: False)
         self.entities = AliasMatcher(corpus.alias_map())
         cat_aliases = {}
         for c in corpus.categories.values():
@@ -344,7 +372,9 @@ class Interpreter:
         standalone = text
         prior = self._history_entities(history or [])
         carried: list[str] = []
-        if prior and (not ents or FOLLOWUP.search(text)):
+        # A greeting or "thanks" mid-conversation is still small talk, not a question about the last topic.
+        small_talk = not ents and CHAT.search(text) and not DOMAIN.search(text)
+        if prior and not small_talk and (not ents or FOLLOWUP.search(text)):
             carried = [e for e in prior if e not in ents]
             if not ents:
                 carried = carried[:2] if COMPARE.search(text) else carried[:1]
@@ -377,7 +407,12 @@ class Interpreter:
         if OUT_OF_SCOPE.search(text):
             return "refuse", []
         if not ents and not cats and not DOMAIN.search(text):
-            return ("chat" if CHAT.search(text) else "refuse"), []
+            if CHAT.search(text):
+                return "chat", []
+            if not self.on_topic(text):
+                return "refuse", []
+        if not ents and not cats and TECHNIQUES.search(text):
+            return "list", []  # "what kinds of virtualization are there?": the technique concepts
         if not ents and ARTICLE.search(text) and MISTAKES.search(text):
             return "list", []  # "what does the article get wrong?": the errata themselves
         errata = self.match_errata(text, ents)

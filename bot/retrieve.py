@@ -8,12 +8,15 @@ one, and no document may take more than `per_doc` of the top k.
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from bot.chunking import Chunk
+from bot.errors import StoreUnavailableError
 from bot.store import Index
 from bot.text import AliasMatcher, Tokenizer, detect_lang
 
@@ -23,6 +26,14 @@ BM25_CANDIDATES = 40
 NAMED_BOOST = 1.0 / (RRF_K + 1)  # as if an extra leg ranked the chunks of named entities first
 MENTION_BOOST = 0.3 / (RRF_K + 1)  # the chunk mentions a named entity but is about something else
 LANG_BOOST = 0.25 / (RRF_K + 1)
+DISTINCTIVE_SHARE = 0.10  # a term in at most 10% of chunks is specific to the subject ("dom0", "popek")
+# Everyday English words that say nothing about a question's topic (Chinese ones are dropped by the tokenizer).
+COMMON_WORDS = set(
+    "have has had should would could can will shall may might must take make made get got give do did does done "
+    "go going want need like know tell me my mine you your yours we our they their them he she his her i "
+    "there here about into onto out up down over under again very really just also only some any all every "
+    "last next first good best better bad new old one two who whom whose where when why which please thanks".split()
+)
 
 
 @dataclass(frozen=True)
@@ -45,8 +56,29 @@ class Retriever:
         self.per_doc = per_doc
         self.chunks = index.chunks
         self._pos = {c.chunk_id: i for i, c in enumerate(self.chunks)}
+        tokenized = [self.tokenizer.tokens(c.embed_text()) or ["∅"] for c in self.chunks]
         self._bm25 = bm25s.BM25()
-        self._bm25.index([self.tokenizer.tokens(c.embed_text()) or ["∅"] for c in self.chunks], show_progress=False)
+        self._bm25.index(tokenized, show_progress=False)
+        self._df = Counter(t for toks in tokenized for t in set(toks))
+
+    def idf(self, token: str) -> float:
+        """Inverse document frequency of a token over the chunks (0 for unknown tokens)."""
+        df = self._df.get(token, 0)
+        return math.log(len(self.chunks) / df) if df else 0.0
+
+    def on_topic(self, text: str) -> bool:
+        """Whether a question that names no entity still talks about the corpus's subject.
+
+        True when most of its content words occur in the corpus and at least one of them is
+        specific to it (in few chunks): "What is Dom0?" and "Popek and Goldberg requirements"
+        are on topic; "How do I make pasta?" and "Who won the NBA finals?" are not.
+        """
+        content = [t for t in self.tokenizer.tokens(text) if len(t) > 1 and not t.startswith("ent:") and t not in COMMON_WORDS]
+        if not content:
+            return False
+        known = [t for t in content if self._df.get(t, 0) > 0]
+        limit = max(2, int(DISTINCTIVE_SHARE * len(self.chunks)))
+        return len(known) * 2 > len(content) and any(self._df[t] <= limit for t in known)
 
     def entities_in(self, text: str) -> list[str]:
         return self.matcher.find(text)
@@ -65,7 +97,14 @@ class Retriever:
             ranks.setdefault(int(i), {})["bm25"] = r + 1
 
         vec = self.embeddings.embed_query(query)
-        docs = self.index.store.similarity_search_by_vector(vec, k=min(DENSE_CANDIDATES, len(self.chunks)))
+        try:
+            docs = self.index.store.similarity_search_by_vector(vec, k=min(DENSE_CANDIDATES, len(self.chunks)))
+        except Exception as exc:  # a Chroma server that went away, or files damaged under us
+            # No reconnect needed: the HTTP client works again as soon as the server is back.
+            raise StoreUnavailableError(
+                f"the vector store did not answer ({type(exc).__name__}: {exc}); if BOT_CHROMA_URL is set, "
+                "check that the Chroma server is running, else run `python ingest.py --rebuild`"
+            ) from exc
         for r, d in enumerate(docs):
             i = self._pos.get(d.id)
             if i is None:
