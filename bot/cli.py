@@ -8,8 +8,9 @@ import os
 import sys
 from pathlib import Path
 
-from bot.errors import BotError
+from bot.errors import BadQuestion, BotError
 from bot.settings import Settings
+from bot.text import clean
 
 
 def _quiet_env() -> None:
@@ -34,6 +35,12 @@ def _read_history(path: str | None) -> list[dict]:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    # Checked before loading the index (seconds): bytes that are not UTF-8 reach argv as lone
+    # surrogates (PEP 383), which we name rather than silently drop.
+    if any("\udc80" <= ch <= "\udcff" for ch in args.question):
+        raise BadQuestion("the question is not valid UTF-8 text")
+    if not clean(args.question):
+        raise BadQuestion("the question is empty: ask about a virtualization technology, e.g. “KVM 属于哪一类虚拟化？”")
     from bot.chain import Bot
 
     history = _read_history(args.history)

@@ -103,6 +103,9 @@ def read_document(path: Path, doc_id: str) -> Document:
         raise CorpusError(f"{path}: not valid UTF-8 (byte {exc.start})") from exc
     except OSError as exc:
         raise CorpusError(f"{path}: cannot read ({exc.strerror})") from exc
+    if "\x00" in text:  # a binary or damaged file; indexing it would put garbage in every answer
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise CorpusError(f"{path}:{line}: contains a NUL byte (a binary or damaged file?)")
     text = text.replace("\r\n", "\n")
     m = _FRONT.match(text)
     if not m:

@@ -24,6 +24,10 @@ class IndexCorruptError(BotError):
         super().__init__(f"the index cannot be read ({detail}): run `python ingest.py --rebuild`")
 
 
+class StoreUnavailableError(BotError):
+    """The vector store stopped answering (e.g. the Chroma server is down)."""
+
+
 class ConfigError(BotError):
     """A BOT_* setting has a value we cannot use."""
 

@@ -10,9 +10,18 @@ from langchain_core.embeddings import Embeddings
 
 from bot.chunking import Chunk, chunk_corpus
 from bot.corpus import load_corpus
-from bot.errors import CorpusError
+from bot.errors import CorpusError, IndexCorruptError
 from bot.settings import Settings
-from bot.store import FORMAT_VERSION, GENERATION_PREFIX, generations, open_client, read_pointer, vectorstore, write_pointer
+from bot.store import (
+    FORMAT_VERSION,
+    GENERATION_PREFIX,
+    forget_client,
+    generations,
+    open_client,
+    read_pointer,
+    vectorstore,
+    write_pointer,
+)
 
 BATCH = 64
 
@@ -53,8 +62,13 @@ def ingest(
     if not chunks:
         raise CorpusError(f"{settings.corpus_dir}: the corpus produced no text to index")
 
-    client = open_client(settings)
-    record = read_pointer(client)
+    try:
+        client = open_client(settings)
+        record = read_pointer(client)
+    except IndexCorruptError:
+        if not rebuild or settings.chroma_url:
+            raise
+        client, record = _set_aside_corrupt(settings), None
     reusable = (
         record is not None
         and not rebuild
@@ -111,6 +125,14 @@ def ingest(
     )
     _drop_orphans(client, keep=gen)
     return IngestReport(added, updated, unchanged, deleted, time.perf_counter() - start, gen)
+
+
+def _set_aside_corrupt(settings: Settings):
+    """--rebuild over an unreadable embedded store: keep it as chroma.corrupt-NNN and start an empty one."""
+    path = settings.index_dir / "chroma"
+    forget_client(path)
+    path.rename(path.with_name(f"chroma.corrupt-{time.time_ns()}"))
+    return open_client(settings)
 
 
 def _drop_orphans(client, keep: str) -> None:

@@ -25,7 +25,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.internals import parse_body
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
@@ -66,10 +68,34 @@ def mount_slack(app: FastAPI, settings: Settings, bot) -> None:
         return
 
     handler = AsyncSlackRequestHandler(build_slack_app(settings, bot))
+    verifier = SignatureVerifier(settings.slack_signing_secret)
 
     @app.post("/slack/events")
     async def slack_events(request: Request):
+        raw = await request.body()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:  # Slack always sends UTF-8
+            return JSONResponse({"error": "body is not UTF-8"}, status_code=400)
+        if not verifier.is_valid_request(text, dict(request.headers)):
+            return JSONResponse({"error": "invalid Slack signature or timestamp"}, status_code=401)
+        problem = malformed(text, request.headers.get("content-type"))
+        if problem:  # Bolt would fail on these with a 500 (and Slack would retry them)
+            return JSONResponse({"error": problem}, status_code=400)
         return await handler.handle(request)
+
+
+def malformed(text: str, content_type: str | None) -> str:
+    """Why a signed body is not something Slack sends, or "" when Bolt can take it (parsed as Bolt does)."""
+    try:
+        body = parse_body(text, (content_type or "").split(";")[0].strip() or None)
+    except (ValueError, RecursionError):
+        return "body is not JSON or form data"
+    if not isinstance(body, dict):
+        return "body must be a JSON object"
+    if not isinstance(body.get("event", {}), dict):
+        return "`event` must be an object"
+    return ""
 
 
 def build_slack_app(settings: Settings, bot, store: DedupStore | None = None) -> AsyncApp:
@@ -104,7 +130,7 @@ class SlackResponder:
             await self._on_event(body, event, context, client)
 
     async def _on_event(self, body: dict, event: dict, context, client: AsyncWebClient) -> None:
-        if is_ignorable(event, context.bot_user_id, context.bot_id):
+        if is_ignorable(event, context.bot_user_id, context.bot_id) or not _well_formed(event):
             return
         channel, ts = event["channel"], event["ts"]
         keys = [f"msg:{channel}:{ts}"]
@@ -222,6 +248,11 @@ def is_ignorable(event: dict, bot_user_id: str | None, bot_id: str | None = None
     if event.get("bot_id") or event.get("subtype") not in _ACCEPTED_SUBTYPES:
         return True
     return not event.get("user") or event.get("user") == bot_user_id
+
+
+def _well_formed(event: dict) -> bool:
+    """Slack always sends these as strings; anything else is garbage that would fail after the ack."""
+    return all(isinstance(event.get(k), str) for k in ("channel", "ts")) and isinstance(event.get("text", ""), str)
 
 
 def clean_text(text: str, bot_user_id: str | None) -> str:

@@ -8,6 +8,7 @@ leaves the previous generation serving, whole; the next ingest removes the orpha
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlparse
 
 from langchain_chroma import Chroma
@@ -46,7 +47,16 @@ def open_client(settings: Settings):
     try:
         return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
     except Exception as exc:
+        forget_client(path)  # so a retry, e.g. after `ingest.py --rebuild`, opens the files afresh
         raise IndexCorruptError(f"{path}: {exc}") from exc
+
+
+def forget_client(path: Path) -> None:
+    """Drop chromadb's per-process cached client for an embedded path (it caches broken ones too)."""
+    from chromadb.api.client import SharedSystemClient
+
+    SharedSystemClient._identifier_to_system.pop(str(path), None)
+    SharedSystemClient._identifier_to_refcount.pop(str(path), None)
 
 
 def read_pointer(client) -> dict | None:
@@ -90,7 +100,17 @@ class Index:
 
 def chunk_from(chunk_id: str, meta: dict) -> Chunk:
     ents = tuple(e for e in str(meta.get("entities", "")).split(",") if e)
-    return Chunk(chunk_id, meta["doc_id"], meta["text"], meta["title"], meta["heading"], meta["lang"], meta["source"], ents)
+    return Chunk(
+        chunk_id,
+        meta["doc_id"],
+        meta["text"],
+        meta["title"],
+        meta["heading"],
+        meta["lang"],
+        meta["source"],
+        ents,
+        str(meta.get("keywords", "")),
+    )
 
 
 def load_index(settings: Settings, embeddings: Embeddings, embedder_name: str) -> Index:

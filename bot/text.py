@@ -6,15 +6,17 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff]")
+# Control and zero-width characters, and lone surrogates (a JSON "\ud800" escape, or argv bytes that
+# were not UTF-8): those cannot even be encoded, so they would crash the embedder or a log line.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff\ud800-\udfff]")
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-]*")
 
 
 def clean(text: str) -> str:
-    """NFKC, drop control and zero-width characters, collapse runs of spaces; keeps case and newlines."""
-    text = unicodedata.normalize("NFKC", text)
-    text = _CONTROL.sub("", text)
+    """NFKC, drop control, zero-width and surrogate characters, collapse runs of spaces; keeps case and newlines."""
+    # Drop first, then NFKC: dropping after could join "e", NUL, U+0301 into a new "é" on the next call.
+    text = unicodedata.normalize("NFKC", _CONTROL.sub("", text))
     text = re.sub(r"[ \t]+", " ", text)
     return text.strip()
 

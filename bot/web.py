@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -93,9 +94,30 @@ class RateLimiter:
         seen.append(now)
         return True
 
+    def retry_after(self, client: str) -> int:
+        """Whole seconds until `client` may ask again (for the Retry-After header)."""
+        seen = self._seen.get(client)
+        if not seen:
+            return 1
+        return max(1, math.ceil(60 - (self.clock() - seen[0])))
+
 
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
+
+
+async def _read_capped(request: Request, limit: int) -> bytes | None:
+    """The request body, or None once it passes `limit` bytes (so a huge upload is never held in memory)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    parts, size = [], 0
+    async for part in request.stream():
+        size += len(part)
+        if size > limit:
+            return None
+        parts.append(part)
+    return b"".join(parts)
 
 
 def _check_body(body) -> str:
@@ -132,14 +154,18 @@ def create_app(settings: Settings, bot=None, *, timeout_s: float = ASK_TIMEOUT_S
 
     @app.post("/api/ask")
     async def api_ask(request: Request):
-        if not limiter.allow(request.client.host if request.client else "?"):
-            return _error(429, f"too many requests: the limit is {settings.rate_limit} a minute; wait and retry")
-        raw = await request.body()
-        if len(raw) > MAX_BODY_BYTES:
+        who = request.client.host if request.client else "?"
+        if not limiter.allow(who):
+            wait = limiter.retry_after(who)
+            response = _error(429, f"too many requests: the limit is {settings.rate_limit} a minute; retry in {wait} s")
+            response.headers["Retry-After"] = str(wait)
+            return response
+        raw = await _read_capped(request, MAX_BODY_BYTES)
+        if raw is None:
             return _error(413, f"body over {MAX_BODY_BYTES} bytes; questions are cut to {settings.max_question_chars} characters")
         try:
             body = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested thousands of levels deep
             return _error(400, 'body is not valid JSON; send {"question": "...", "history": []}')
         problem = _check_body(body)
         if problem:
@@ -160,7 +186,14 @@ def create_app(settings: Settings, bot=None, *, timeout_s: float = ASK_TIMEOUT_S
 
     @app.get("/healthz")
     def healthz():
-        info = {"version": bot_package.__version__, "embedder": settings.embeddings, "llm": settings.llm or "composer"}
+        # Which backends are configured, never their keys or secrets.
+        info = {
+            "version": bot_package.__version__,
+            "embedder": settings.embeddings,
+            "llm": settings.llm or "composer",
+            "chroma": "server" if settings.chroma_url else "embedded",
+            "slack": bool(settings.slack_signing_secret and settings.slack_bot_token),
+        }
         try:
             current = holder.get()
         except BotError as exc:
