@@ -106,6 +106,7 @@ class Bot:
                 members = [m for cid in s.q.categories for m in self.corpus.categories[cid].members]
                 entities = list(dict.fromkeys(members + [e for e in entities if self.corpus.notes[e].kind != "concept"]))
             s.hits = self.retriever.search(s.q.standalone, self.settings.top_k, entities=entities, lang=s.q.lang)
+            self._promote_correction(s)
         s.timings["retrieve"] = (time.perf_counter() - t0) * 1000
         return s
 
@@ -120,6 +121,16 @@ class Bot:
         s.timings["total"] = sum(v for k, v in s.timings.items() if k != "total")
         s.answer.timings_ms = {k: round(v, 2) for k, v in s.timings.items()}
         return s
+
+    def _promote_correction(self, s: _State) -> None:
+        """A question naming no entity whose best match is an erratum asks about a misconception: answer with the correction."""
+        if s.q.intent != "explain" or s.q.entities or not s.hits or s.hits[0].chunk.doc_id != "notes/article-errata":
+            return
+        title = s.hits[0].chunk.heading.rsplit(" > ", 1)[-1]
+        erratum = next((e for e in self.corpus.errata if title in (e.title["zh"], e.title["en"])), None)
+        if erratum is not None:
+            s.q.intent = "correct"
+            s.q.errata = [erratum]
 
     def make_answer(self, s: _State, text: str, cites, backend: str, notices: list[str] | None = None) -> Answer:
         q = s.q

@@ -23,6 +23,7 @@ class Chunk:
     lang: str
     source: str  # corpus-relative path with #anchor
     entities: tuple[str, ...] = field(default_factory=tuple)
+    keywords: str = ""  # searchable but not shown (a note's aliases)
 
     @property
     def entity(self) -> str:
@@ -30,7 +31,7 @@ class Chunk:
 
     def embed_text(self) -> str:
         """The text given to the embedder and BM25: title and heading make a chunk self-describing."""
-        return f"{self.title} · {self.heading}\n{self.text}"
+        return f"{self.title} · {self.heading}\n{self.text}" + (f"\n{self.keywords}" if self.keywords else "")
 
     def metadata(self) -> dict[str, str]:
         return {
@@ -42,6 +43,7 @@ class Chunk:
             "entities": ",".join(self.entities),
             "entity": self.entity,
             "text": self.text,
+            "keywords": self.keywords,
         }
 
 
@@ -125,9 +127,10 @@ def _summary_chunks(note: Note, corpus: Corpus, rel_path: str) -> list[Chunk]:
     cat = corpus.categories[note.category].name
     out = []
     for lang, head in (("zh", "概要"), ("en", "Summary")):
-        names = ", ".join([note.name, *note.aliases[:8]])
-        text = f"{note.summary[lang]} {note.is_virtualization[lang]} ({cat[lang]}; {names})"
-        out.append(Chunk("", note.doc.doc_id, text, note.name, head, lang, f"{rel_path}#{anchor(head)}", (note.id,)))
+        names = ", ".join(dict.fromkeys(a.lower() for a in (note.name, *note.aliases)))
+        text = f"{note.summary[lang]} {note.is_virtualization[lang]}"
+        source = f"{rel_path}#{anchor(head)}"
+        out.append(Chunk("", note.doc.doc_id, text, note.name, head, lang, source, (note.id,), f"{cat[lang]}; {names}"))
     return out
 
 
@@ -168,9 +171,11 @@ def _with_ids(chunks: list[Chunk]) -> list[Chunk]:
     seen: dict[str, int] = {}
     out = []
     for c in chunks:
-        h = hashlib.sha1(f"{c.doc_id}\n{c.heading}\n{c.source}\n{','.join(c.entities)}\n{c.text}".encode()).hexdigest()[:20]
+        h = hashlib.sha1(
+            f"{c.doc_id}\n{c.heading}\n{c.source}\n{','.join(c.entities)}\n{c.text}\n{c.keywords}".encode()
+        ).hexdigest()[:20]
         n = seen.get(h, 0)
         seen[h] = n + 1
         cid = f"{c.doc_id}:{h}" + (f"-{n}" if n else "")
-        out.append(Chunk(cid, c.doc_id, c.text, c.title, c.heading, c.lang, c.source, c.entities))
+        out.append(Chunk(cid, c.doc_id, c.text, c.title, c.heading, c.lang, c.source, c.entities, c.keywords))
     return out

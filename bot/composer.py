@@ -112,6 +112,7 @@ L = {
         "comma": ", ",
     },
 }
+MAX_SENTENCE_CHARS = 260
 ERRATUM_NOTE_OVERLAP = 0.2  # share of the question's terms found in an erratum's claim before we flag it
 COMPARE_AXES = (
     "virtualizes",
@@ -183,6 +184,7 @@ class Composer:
                 lines.append(self._asked_line(main, e, q.lang))
         lines.append(f"**{display_name(main, q.lang)}** — {t['category']}{t['colon']}**{cat}** {s}".rstrip())
         lines.append(f"{main.summary[q.lang]} {s}".rstrip())
+        lines += self._axis_lines(q, [main])
         lines.append("")
         isv = main.is_virtualization
         lines.append(
@@ -202,6 +204,19 @@ class Composer:
             lines += ["", f"{_first_sentences(chunk.text, 2)} [{n}]"]
         lines += self._errata_notes(q, [main.id], cites)
         return "\n".join(lines).strip()
+
+    def _axis_lines(self, q: Question, notes: list[Note]) -> list[str]:
+        """The comparison axes the question asks about ("does it need VT-x?"), stated first."""
+        t = L[q.lang]
+        return [
+            f"- **{self.corpus.axes[axis][q.lang]}**{t['colon']}"
+            + (
+                t["sep"].join(f"{display_name(n, q.lang)} — {n.axes[axis][q.lang]}" for n in notes)
+                if len(notes) > 1
+                else notes[0].axes[axis][q.lang]
+            )
+            for axis in q.axes[:2]
+        ]
 
     def _asked_line(self, main: Note, asked: str, lang: str) -> str:
         t = L[lang]
@@ -253,7 +268,8 @@ class Composer:
             rows.append(f"| {label} | " + " | ".join(_cell(n.axes[axis][q.lang]) for n in notes) + " |")
         lead = t["compare_lead"].format(names=t["comma"].join(display_name(n, q.lang) for n in notes))
         diff = self._key_difference(notes[0], notes[1], q.lang, cites)
-        out = [lead, "", *rows, "", f"**{t['key_diff']}**{t['colon']}{diff}"]
+        focus = self._axis_lines(q, notes)
+        out = [lead, *focus, "", *rows, "", f"**{t['key_diff']}**{t['colon']}{diff}"]
         out += self._errata_notes(q, [n.id for n in notes], cites)
         return "\n".join(out).strip()
 
@@ -370,13 +386,12 @@ class Composer:
             main = self.corpus.notes[q.entities[0]]
             s = cites.mark(main.id, "summary", q.lang)
             lines.append(f"**{display_name(main, q.lang)}**{t['colon']}{main.summary[q.lang]} {s}".rstrip())
+            lines += self._axis_lines(q, [main])
         picked = _mmr_sentences(q, hits, 4, self.tokens, self.idf)
-        for chunk, sent in picked:
-            n = cites.add(chunk)
-            lines.append(f"{sent} [{n}]")
-        if not lines:
+        body = " ".join(f"{sent} [{cites.add(chunk)}]" for chunk, sent in picked)
+        if not lines and not body:
             return t["nothing"]
-        text = "\n\n".join([lines[0], " ".join(lines[1:])]) if len(lines) > 1 else lines[0]
+        text = "\n\n".join(part for part in ("\n".join(lines), body) if part)
         quoted = [sent for chunk, sent in picked if chunk.doc_id == "article"]
         return "\n".join([text, *self._errata_notes(q, q.entities[:2], cites, quoted)]).strip()
 
@@ -492,7 +507,7 @@ def _mmr_sentences(
         if h.chunk.heading in ("概要", "Summary"):  # front-matter digest: the summary line already says it
             continue
         for s in split_sentences(h.chunk.text):
-            if len(s) < 8:
+            if not 8 <= len(s) <= MAX_SENTENCE_CHARS:  # fragments and whole flattened lists read badly alone
                 continue
             st = set(tokens(s))
             rel = 0.5 * (h.score / top) + 0.5 * (sum(idf(t) for t in qt & st) / q_weight)

@@ -206,7 +206,8 @@ COMPARE = _cues(
     r"relationship",
     r"relate",
     r"联系",
-    r"哪个(好|更|快)",
+    r"哪个",
+    r"which (one|is)",
     r"better",
     r"\bor\b",
     r"还是",
@@ -275,6 +276,30 @@ YES_NO = _cues(
     r"还是",
 )
 EITHER_OR = _cues(r"还是", r"\bor\b")
+AXIS_CUES = {
+    "hardware_support": _cues(
+        r"硬件支持",
+        r"需要.{0,6}(vt-?x|amd-?v|vt\b|bios|硬件)",
+        r"bios",
+        r"hardware (support|assist)",
+        r"\bneeds? (vt-?x|amd-?v|hardware)",
+        r"require",
+    ),
+    "host_kernel": _cues(
+        r"共享.{0,6}内核",
+        r"(同一个|自己的|独立的?)内核",
+        r"客户机内核",
+        r"own kernel",
+        r"shares? (the )?(host )?kernel",
+        r"guest kernel",
+        r"same kernel",
+    ),
+    "startup": _cues(r"启动", r"\bstart", r"\bboot"),
+    "performance": _cues(r"性能", r"开销", r"损耗", r"overhead", r"performance", r"\bfast", r"\bslow", r"更快", r"更慢"),
+    "isolation": _cues(r"隔离", r"isolat", r"安全", r"secur"),
+    "guest_modification": _cues(r"修改", r"modif", r"\bchange the guest"),
+    "typical_use": _cues(r"用途", r"用来做", r"用在", r"used for", r"use cases?", r"what is .{1,30} for\b"),
+}
 ARTICLE = _cues(r"原文", r"文章", r"文中", r"作者", r"这篇", r"\barticle\b", r"the author", r"linczero", r"\bgpt")
 MISTAKES = _cues(
     r"错误",
@@ -336,6 +361,7 @@ class Question:
     errata: list[Erratum] = field(default_factory=list)  # errata the question touches, best first
     errata_overlap: dict[str, float] = field(default_factory=dict)  # erratum id -> share of question terms in the claim
     notices: list[str] = field(default_factory=list)
+    axes: list[str] = field(default_factory=list)  # comparison axes the question asks about ("启动", "kernel")
 
 
 class Interpreter:
@@ -369,12 +395,17 @@ class Interpreter:
             notices.append(f"question truncated to {self.max_chars} characters")
         lang = detect_lang(text)
         ents = self.entities.find(text)
-        standalone = text
+        standalone = intent_text = text
         prior = self._history_entities(history or [])
         carried: list[str] = []
         # A greeting or "thanks" mid-conversation is still small talk, not a question about the last topic.
         small_talk = not ents and CHAT.search(text) and not DOMAIN.search(text)
-        if prior and not small_talk and (not ents or FOLLOWUP.search(text)):
+        prev = self._last_user_turn(history or [])
+        if prior and ents and prev and _only_names(text, self.entities):
+            # "那 WebAssembly 呢？" after "eBPF 属于哪类虚拟化？": the same question about the new entity.
+            standalone = _substitute(prev, self.entities, ents, {i: n.name for i, n in self.corpus.notes.items()})
+            intent_text = standalone
+        elif prior and not small_talk and (not ents or FOLLOWUP.search(text)):
             carried = [e for e in prior if e not in ents]
             if not ents:
                 carried = carried[:2] if COMPARE.search(text) else carried[:1]
@@ -383,13 +414,25 @@ class Interpreter:
             ents = carried + ents
             names = " / ".join(self.corpus.notes[e].name for e in carried)
             standalone = f"{names}: {text}" if carried else text
-        cats = self.categories.find(text)
-        if NOT_VIRTUALIZATION.search(text) and LIST.search(text):
+        cats = self.categories.find(intent_text)
+        if NOT_VIRTUALIZATION.search(intent_text) and LIST.search(intent_text):
             cats += [c.id for c in self.corpus.categories.values() if c.is_virtualization == "false" and c.id not in cats]
-        intent, errata = self._intent(text, ents, cats, followup=bool(carried))
-        q_terms = _terms(text)
+        intent, errata = self._intent(intent_text, ents, cats, followup=bool(carried))
+        axes = [axis for axis, cue in AXIS_CUES.items() if cue.search(intent_text)]
+        if intent == "compare" and "hardware_support" in axes:
+            # "Does WSL need VT-x?" asks about WSL's hardware needs, not for a WSL-vs-VT-x table.
+            others = [e for e in ents if self.corpus.notes[e].category != "hardware-extension"]
+            if len(others) == 1:
+                intent, ents = "explain", others + [e for e in ents if e not in others]
+        q_terms = _terms(intent_text)
         overlap = {e.id: len(q_terms & self._errata_terms[e.id]) / max(1, len(q_terms)) for e in errata}
-        return Question(text, standalone, lang, intent, ents, cats, errata, overlap, notices)
+        return Question(text, standalone, lang, intent, ents, cats, errata, overlap, notices, axes)
+
+    def _last_user_turn(self, history: list[dict]) -> str:
+        for turn in reversed(history[-10:]):
+            if isinstance(turn, dict) and turn.get("role") == "user" and isinstance(turn.get("content"), str):
+                return clean(turn["content"])[: self.max_chars]
+        return ""
 
     def _history_entities(self, history: list[dict]) -> list[str]:
         """Entities of earlier user turns, most recent first (assistant turns mention too much)."""
@@ -442,6 +485,30 @@ class Interpreter:
             scored.append((len(shared) + 2 * overlap, e))
         scored.sort(key=lambda x: -x[0])
         return [e for _, e in scored]
+
+
+_FILLER = re.compile(r"what about|how about|and (what|how) about|\band\b|\bthen\b|那么|那|呢|的|还有|[\s?？!！.。,，、]+", re.I)
+
+
+def _only_names(text: str, matcher: AliasMatcher) -> bool:
+    """Whether a follow-up is just names plus filler ("那 WebAssembly 呢？", "what about Xen?")."""
+    norm = normalize(text)
+    for start, end, _ in reversed(matcher.find_spans(norm)):
+        norm = norm[:start] + " " + norm[end:]
+    return not _FILLER.sub("", norm)
+
+
+def _substitute(previous: str, matcher: AliasMatcher, new: list[str], names: dict[str, str]) -> str:
+    """The previous question with its entity names replaced by the new entities' names (first-named first)."""
+    norm = normalize(previous)
+    spans = matcher.find_spans(norm)
+    if not spans:
+        return norm
+    old_ids = list(dict.fromkeys(e for _, _, e in spans))
+    mapping = {old: new[min(i, len(new) - 1)] for i, old in enumerate(old_ids)}
+    for start, end, eid in reversed(spans):
+        norm = norm[:start] + names[mapping[eid]] + norm[end:]
+    return norm
 
 
 def _strong_compare(text: str) -> bool:

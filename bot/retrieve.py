@@ -26,6 +26,8 @@ BM25_CANDIDATES = 40
 NAMED_BOOST = 1.0 / (RRF_K + 1)  # as if an extra leg ranked the chunks of named entities first
 MENTION_BOOST = 0.3 / (RRF_K + 1)  # the chunk mentions a named entity but is about something else
 LANG_BOOST = 0.25 / (RRF_K + 1)
+# The article is the text we critique; on a tie our curated notes should answer first.
+ARTICLE_WEIGHT = 0.85
 DISTINCTIVE_SHARE = 0.10  # a term in at most 10% of chunks is specific to the subject ("dom0", "popek")
 # Everyday English words that say nothing about a question's topic (Chinese ones are dropped by the tokenizer).
 COMMON_WORDS = set(
@@ -121,6 +123,8 @@ class Retriever:
         for i in scores:
             if self.chunks[i].lang == lang:
                 scores[i] += LANG_BOOST
+            if self.chunks[i].doc_id == "article":
+                scores[i] *= ARTICLE_WEIGHT
 
         ranked = sorted(scores, key=lambda i: (-scores[i], self.chunks[i].chunk_id))
         return self._diversify([Hit(self.chunks[i], scores[i], ranks.get(i, {})) for i in ranked], k, named)
