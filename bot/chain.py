@@ -37,7 +37,7 @@ class Bot:
         self.settings = settings
         self.corpus = corpus
         self.retriever = retriever
-        self.interpreter = Interpreter(corpus, settings.max_question_chars, retriever.on_topic)
+        self.interpreter = Interpreter(corpus, settings.max_question_chars, retriever.on_topic, retriever.knows)
         self.composer = Composer(corpus, retriever.idf, retriever.tokenizer.tokens)
         self.llm = llm  # an LlmAnswerer, or None for the offline composer
         self.embedder = embedder

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from bot.answer import Citation
 from bot.chunking import Chunk
 from bot.corpus import Corpus, Note
-from bot.intent import ARTICLE, EITHER_OR, MISTAKES, TECHNIQUES, YES_NO, Question, _terms
+from bot.intent import ALL_CATEGORIES, ARTICLE, EITHER_OR, MISTAKES, TECHNIQUES, YES_NO, Question, _terms
 from bot.retrieve import Hit
 from bot.text import has_han, split_sentences
 
@@ -51,6 +51,12 @@ L = {
         "groups_lead": "原文把它提到的技术分为这几组（括号内为本分类体系的归类）：",
         "errata_lead": "原文有 {n} 处错误或误导，逐条问我可以看到详细更正：",
         "techniques_lead": "虚拟化的主要方式和相关概念（它们是不同维度，常常组合使用）：",
+        "categories_lead": "本分类体系共有 {n} 个类别：",
+        "true": "是",
+        "false": "否",
+        "varies": "视情况而定",
+        "axis_yes": "是或部分是",
+        "axis_no": "否",
         "article_meta": "这篇文章是《{title}》，作者 {author}，内容是一段 GPT-4 对话，发表在 LincZero 的笔记网站上；它部分内容有误，我们的笔记会指出。",
         "asked_yes": "是的，{name} {rel}「{what}」。",
         "asked_no": "不是。{name} 属于「{cat}」。",
@@ -98,11 +104,17 @@ L = {
         "groups_lead": "The article sorts the technologies it names into these groups (this taxonomy's category in brackets):",
         "errata_lead": "The article has {n} wrong or misleading claims; ask about any of them for the full correction:",
         "techniques_lead": "The main ways to virtualize, and the concepts around them (they are different dimensions and often combined):",
+        "categories_lead": "The taxonomy has {n} categories:",
+        "true": "yes",
+        "false": "no",
+        "varies": "varies",
+        "axis_yes": "Yes, or partly",
+        "axis_no": "No",
         "article_meta": "The article is “{title}” by {author}: a GPT-4 conversation published on LincZero's notes site, written in Chinese. Parts of it are wrong, and our notes say where.",
-        "asked_yes": "Yes: {name} {rel} “{what}”.",
-        "asked_no": "No. {name} is a “{cat}”.",
-        "asked_which": "{name} is a “{cat}”.",
-        "rel_category": "is a",
+        "asked_yes": "Yes: {name} {rel} {a}“{what}”.",
+        "asked_no": "No. {name} is {a_cat}“{cat}”.",
+        "asked_which": "{name} is {a_cat}“{cat}”.",
+        "rel_category": "is",
         "rel_technique": "uses",
         "refuse": "Sorry, that is outside what I can answer. I answer questions about virtualization technologies: how they are classified, how they compare, how they work, and where the source article is wrong. Try:\n- What kind of virtualization is KVM?\n- How is Docker different from a virtual machine?",
         "chat": "Hi! I answer questions about virtualization technologies from a GPT-4 conversation article and our curated notes: how technologies are classified, how they compare, how they work, and where the article is wrong. Try:\n- Is Hyper-V a type 1 or type 2 hypervisor?\n- How is WSL 2 different from WSL 1?",
@@ -112,7 +124,9 @@ L = {
         "comma": ", ",
     },
 }
-MAX_SENTENCE_CHARS = 260
+MAX_SENTENCE_CHARS = 420
+# An axis value that says "no" ("不需要；…", "None; …", "No, …", "N/A"): everything else counts as yes or partly.
+NEGATIVE = re.compile(r"\s*(不需要|不用|无需|无|否|不|不适用|no\b|none\b|not\b|n/a)", re.I)
 ERRATUM_NOTE_OVERLAP = 0.2  # share of the question's terms found in an erratum's claim before we flag it
 COMPARE_AXES = (
     "virtualizes",
@@ -177,7 +191,9 @@ class Composer:
             asked_all = [main.category]
         if EITHER_OR.search(q.text) and main.category in q.categories:
             lines.append(
-                t["asked_which"].format(name=display_name(main, q.lang), cat=self.corpus.categories[main.category].name[q.lang])
+                t["asked_which"].format(
+                    name=display_name(main, q.lang), cat=(c := self.corpus.categories[main.category].name[q.lang]), a_cat=_a(c)
+                )
             )
         elif YES_NO.search(q.text):
             for e in asked_all:
@@ -190,8 +206,9 @@ class Composer:
         lines.append(
             f"- **{t['is_virt']}**{t['colon']}{t[{'true': 'yes', 'partly': 'partly', 'false': 'no'}[isv['value']]]} — {isv[q.lang]}"
         )
-        why = [main.axes[a][q.lang] for a in ("virtualizes", "host_kernel", "hardware_support", "guest_modification")]
-        lines.append(f"- **{t['why']}**{t['colon']}" + t["sep"].join(why))
+        lines.append(f"- **{t['why']}**{t['colon']}")
+        for axis in ("virtualizes", "host_kernel", "hardware_support", "guest_modification"):
+            lines.append(f"  - {self.corpus.axes[axis][q.lang]}{t['colon']}{main.axes[axis][q.lang]}")
         if main.techniques:
             names = t["comma"].join(display_name(self.corpus.notes[x], q.lang) for x in main.techniques)
             lines.append(f"- **{t['techniques']}**{t['colon']}{names}")
@@ -233,7 +250,10 @@ class Composer:
             yes = asked in main.techniques or names_category
             rel = t["rel_category"] if names_category else t["rel_technique"]
         cat = self.corpus.categories[main.category].name[lang]
-        return (t["asked_yes"] if yes else t["asked_no"]).format(name=display_name(main, lang), rel=rel, what=what, cat=cat)
+        a = _a(what) if rel == t["rel_category"] else ""
+        return (t["asked_yes"] if yes else t["asked_no"]).format(
+            name=display_name(main, lang), rel=rel, what=what, cat=cat, a=a, a_cat=_a(cat)
+        )
 
     def _article_grouping(self, note: Note, lang: str) -> str:
         t = L[lang]
@@ -247,7 +267,11 @@ class Composer:
 
     def _compare(self, q: Question, cites: _Citations) -> str:
         t = L[q.lang]
-        notes = [self.corpus.notes[e] for e in q.entities[:4]]
+        notes = [self.corpus.notes[e] for e in q.entities]
+        techs = [n for n in notes if n.kind != "concept"]
+        if len(techs) >= 2:  # "VirtualBox 和 Hyper-V 虚拟机哪个好": the word 虚拟机 is not a third column
+            notes = techs
+        notes = notes[:4]
         marks = [cites.mark(n.id, "summary", q.lang) for n in notes]
         head = (
             "| "
@@ -309,7 +333,19 @@ class Composer:
     def _list(self, q: Question, cites: _Citations) -> str:
         t = L[q.lang]
         lines: list[str] = []
-        if q.categories:
+        if q.axes and not q.categories:
+            lines += self._list_by_axis(q.axes[0], q.lang)
+        elif not q.entities and not q.categories and ALL_CATEGORIES.search(q.text):
+            lines.append(t["categories_lead"].format(n=len(self.corpus.categories)))
+            for cat in self.corpus.categories.values():
+                members = t["comma"].join(display_name(self.corpus.notes[m], q.lang) for m in cat.members)
+                verdict = t.get(cat.is_virtualization, t["varies"])
+                lines.append(
+                    f"- **{cat.name[q.lang]}**（{t['is_virt']}：{verdict}）：{members}"
+                    if q.lang == "zh"
+                    else f"- **{cat.name[q.lang]}** ({t['is_virt']}: {verdict}): {members}"
+                )
+        elif q.categories:
             for cid in q.categories[:6]:
                 cat = self.corpus.categories[cid]
                 lines.append(t["list_lead"].format(cat=cat.name[q.lang]))
@@ -341,6 +377,20 @@ class Composer:
                 )
                 lines.append(f"- **{g[q.lang]}**{t['colon']}{names}")
         return "\n".join(lines).strip()
+
+    def _list_by_axis(self, axis: str, lang: str) -> list[str]:
+        """Every technology, split by whether its note's value on one axis is a yes or a no."""
+        t = L[lang]
+        yes, no = [], []
+        for n in self.corpus.notes.values():
+            if n.kind == "concept":
+                continue
+            value = n.axes[axis][lang]
+            (no if NEGATIVE.match(value) else yes).append((display_name(n, lang), value))
+        lines = [f"**{self.corpus.axes[axis][lang]}**", "", f"{t['axis_yes']}{t['colon']}"]
+        lines += [f"- **{name}** — {value}" for name, value in yes]
+        lines += ["", f"{t['axis_no']}{t['colon']}" + t["comma"].join(name for name, _ in no)]
+        return lines
 
     def _member_line(self, eid: str, lang: str, cites: _Citations) -> str:
         n = self.corpus.notes[eid]
@@ -387,7 +437,13 @@ class Composer:
             s = cites.mark(main.id, "summary", q.lang)
             lines.append(f"**{display_name(main, q.lang)}**{t['colon']}{main.summary[q.lang]} {s}".rstrip())
             lines += self._axis_lines(q, [main])
-        picked = _mmr_sentences(q, hits, 4, self.tokens, self.idf)
+        pool = hits
+        if q.entities and HOW.search(q.text):
+            # "How does X work?": make sure X's mechanism section is among the candidates.
+            how = cites.find(q.entities[0], "how", q.lang)
+            if how is not None and all(h.chunk.chunk_id != how.chunk_id for h in hits[:6]):
+                pool = [Hit(how, hits[0].score if hits else 1.0, {"lookup": 1}), *hits]
+        picked = _mmr_sentences(q, pool, 4, self.tokens, self.idf)
         body = " ".join(f"{sent} [{cites.add(chunk)}]" for chunk, sent in picked)
         if not lines and not body:
             return t["nothing"]
@@ -425,6 +481,7 @@ SECTION_WORDS = {
     "summary": ("概要", "summary"),
     "classification": ("分类与理由", "classification"),
     "compare": ("与相近技术比较", "compared with neighbours"),
+    "how": ("工作原理", "how it works"),
 }
 
 
@@ -448,7 +505,7 @@ class _Citations:
             )
         return self._n[chunk.chunk_id]
 
-    def _find(self, entity: str, section: str, lang: str) -> Chunk | None:
+    def find(self, entity: str, section: str, lang: str) -> Chunk | None:
         words = SECTION_WORDS[section]
         for h in self.hits:
             c = h.chunk
@@ -457,15 +514,15 @@ class _Citations:
         return self.fetch(entity, section, lang)
 
     def mark(self, entity: str, section: str, lang: str) -> str:
-        c = self._find(entity, section, lang)
+        c = self.find(entity, section, lang)
         return f"[{self.add(c)}]" if c else ""
 
     def section(self, entity: str, section: str, lang: str) -> tuple[Chunk, int] | None:
-        c = self._find(entity, section, lang)
+        c = self.find(entity, section, lang)
         return (c, self.add(c)) if c else None
 
     def sentence_mentioning(self, entity: str, section: str, lang: str, other: Note) -> str:
-        c = self._find(entity, section, lang)
+        c = self.find(entity, section, lang)
         if not c:
             return ""
         names = [other.name.lower(), *(a.lower() for a in other.aliases)]
@@ -503,14 +560,18 @@ def _mmr_sentences(
     cands: list[tuple[float, Chunk, str, set[str]]] = []
     top = max((h.score for h in hits), default=1.0) or 1.0
     same_lang = [h for h in hits if h.chunk.lang == q.lang] or hits
+    how = HOW.search(q.text) is not None
     for h in same_lang[:6]:
         if h.chunk.heading in ("概要", "Summary"):  # front-matter digest: the summary line already says it
             continue
+        # "How does X work?" is best answered from the notes' mechanism sections.
+        bonus = 0.5 if how and any(w in h.chunk.heading.lower() for w in ("工作原理", "how it works")) else 0.0
         for s in split_sentences(h.chunk.text):
-            if not 8 <= len(s) <= MAX_SENTENCE_CHARS:  # fragments and whole flattened lists read badly alone
+            # Fragments, broken quotations and flattened lists read badly alone.
+            if not 8 <= len(s) <= MAX_SENTENCE_CHARS or _broken_quote(s) or s.count(" - ") >= 3:
                 continue
             st = set(tokens(s))
-            rel = 0.5 * (h.score / top) + 0.5 * (sum(idf(t) for t in qt & st) / q_weight)
+            rel = 0.5 * (h.score / top) + 0.5 * (sum(idf(t) for t in qt & st) / q_weight) + bonus
             cands.append((rel, h.chunk, s, st))
     picked: list[tuple[float, Chunk, str, set[str]]] = []
     while cands and len(picked) < k:
@@ -528,6 +589,22 @@ def _mmr_sentences(
     order = {id(h.chunk): i for i, h in enumerate(hits)}
     picked.sort(key=lambda p: (order.get(id(p[1]), 99), p[1].text.find(p[2])))
     return [(p[1], p[2]) for p in picked]
+
+
+HOW = re.compile(r"\bhow\b|怎么|怎样|如何|原理|机制|过程|工作方式", re.I)
+
+
+def _broken_quote(sentence: str) -> bool:
+    """A sentence cut inside a quotation ("」实际上…", "…更加安全,因为…」") is unreadable alone."""
+    for open_, close in (("「", "」"), ("“", "”"), ("『", "』")):
+        if sentence.count(open_) != sentence.count(close):
+            return True
+    return sentence.count('"') % 2 == 1
+
+
+def _a(phrase: str) -> str:
+    """English indefinite article for a phrase ("an OS-level …", "a type-1 …"), with its space."""
+    return "an " if re.match(r"[aeiouAEIOU]|OS\b|NFV|ABI|API|UI\b|In-kernel", phrase) else "a "
 
 
 def _same_claim(quote: str, sentence: str) -> bool:

@@ -6,6 +6,7 @@ here knows any particular question.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from bot.corpus import Corpus, Erratum
 from bot.errors import BadQuestion
 from bot.text import AliasMatcher, clean, detect_lang, normalize
 
+FUZZY_CUTOFF = 0.85  # difflib ratio: "dockr"~"docker" (0.91) passes, "virtual"~"virtualbox" (0.82) does not
 INTENTS = ("classify", "compare", "explain", "list", "correct", "refuse", "chat")
 
 
@@ -233,6 +235,10 @@ LIST = _cues(
     r"what are the",
     r"members",
     r"enumerate",
+    r"give me (all|the|a list)",
+    r"show (me )?(all|the)",
+    r"所有",
+    r"全部",
 )
 CLASSIFY = _cues(
     r"属于",
@@ -271,7 +277,7 @@ YES_NO = _cues(
     r"对吧",
     r"对不对",
     r"^\s*(is|are|does|do|can|was|were|isn't|doesn't)\b",
-    r",\s*right\s*[?？]?\s*$",
+    r",?\s*right\s*[?？]?\s*$",
     r"\bor\b.*\?\s*$",
     r"还是",
 )
@@ -283,6 +289,8 @@ AXIS_CUES = {
         r"bios",
         r"hardware (support|assist)",
         r"\bneeds? (vt-?x|amd-?v|hardware)",
+        r"没有.{0,6}(vt-?x|amd-?v|vt\b|硬件虚拟化)",
+        r"without (vt-?x|amd-?v|hardware)",
         r"require",
     ),
     "host_kernel": _cues(
@@ -324,6 +332,9 @@ TECHNIQUES = _cues(
     r"哪些种类",
     r"(kinds|types|forms|techniques|approaches|methods) of virtuali[sz]ation",
     r"virtuali[sz]ation (techniques|approaches|methods|types)",
+)
+ALL_CATEGORIES = _cues(
+    r"(所有|全部|哪些|有几个|几种)(的)?(类别|分类|类)", r"分类体系", r"taxonomy", r"(all|every|the) categor", r"categories"
 )
 NOT_VIRTUALIZATION = _cues(
     r"不(是|算|属于)(真正的)?虚拟化",
@@ -367,12 +378,22 @@ class Question:
 class Interpreter:
     """Turns raw text (plus history) into a Question, using the corpus's aliases and errata."""
 
-    def __init__(self, corpus: Corpus, max_chars: int = 2000, on_topic: Callable[[str], bool] | None = None) -> None:
+    def __init__(
+        self,
+        corpus: Corpus,
+        max_chars: int = 2000,
+        on_topic: Callable[[str], bool] | None = None,
+        known_word: Callable[[str], bool] | None = None,
+    ) -> None:
         self.corpus = corpus
         self.max_chars = max_chars
         # Whether a question naming no entity still uses the corpus's own vocabulary ("Dom0", "Popek");
         # without a retriever to tell, such questions are out of scope.
         self.on_topic = on_topic or (lambda text: False)
+        self.known_word = known_word or (lambda word: True)
+        self._latin_aliases = {
+            normalize(a): e for a, e in corpus.alias_map().items() if re.fullmatch(r"[a-z][a-z0-9\-]{3,}", normalize(a))
+        }
         self.entities = AliasMatcher(corpus.alias_map())
         cat_aliases = {}
         for c in corpus.categories.values():
@@ -394,7 +415,7 @@ class Interpreter:
             text = text[: self.max_chars]
             notices.append(f"question truncated to {self.max_chars} characters")
         lang = detect_lang(text)
-        ents = self.entities.find(text)
+        ents = self._entities(text)
         standalone = intent_text = text
         prior = self._history_entities(history or [])
         carried: list[str] = []
@@ -405,7 +426,8 @@ class Interpreter:
             # "那 WebAssembly 呢？" after "eBPF 属于哪类虚拟化？": the same question about the new entity.
             standalone = _substitute(prev, self.entities, ents, {i: n.name for i, n in self.corpus.notes.items()})
             intent_text = standalone
-        elif prior and not small_talk and (not ents or FOLLOWUP.search(text)):
+        elif prior and not small_talk and (not ents or FOLLOWUP.search(text) or (len(ents) == 1 and _strong_compare(text))):
+            # "how does that compare with Hyper-V?": one name plus a comparison means the other is the last topic.
             carried = [e for e in prior if e not in ents]
             if not ents:
                 carried = carried[:2] if COMPARE.search(text) else carried[:1]
@@ -424,9 +446,28 @@ class Interpreter:
             others = [e for e in ents if self.corpus.notes[e].category != "hardware-extension"]
             if len(others) == 1:
                 intent, ents = "explain", others + [e for e in ents if e not in others]
+        if (
+            LIST.search(intent_text)
+            and axes
+            and all(self.corpus.notes[e].kind == "concept" or self.corpus.notes[e].category == "hardware-extension" for e in ents)
+        ):
+            intent = "list"  # "哪些技术必须开 VT": technologies sorted by what an axis says about them
         q_terms = _terms(intent_text)
         overlap = {e.id: len(q_terms & self._errata_terms[e.id]) / max(1, len(q_terms)) for e in errata}
         return Question(text, standalone, lang, intent, ents, cats, errata, overlap, notices, axes)
+
+    def _entities(self, text: str) -> list[str]:
+        """Entities in order of mention: exact alias matches, plus words that are a typo of one
+        ("dockr", "kubernets"): a word the corpus never uses, close to a single-word alias."""
+        norm = normalize(text)
+        found = [(start, e) for start, _, e in self.entities.find_spans(norm)]
+        for m in re.finditer(r"[a-z][a-z0-9\-]{4,}", norm):
+            if self.known_word(m.group()) or any(a <= m.start() < b for a, b, _ in self.entities.find_spans(norm)):
+                continue
+            close = difflib.get_close_matches(m.group(), self._latin_aliases, n=1, cutoff=FUZZY_CUTOFF)
+            if close:
+                found.append((m.start(), self._latin_aliases[close[0]]))
+        return list(dict.fromkeys(e for _, e in sorted(found)))
 
     def _last_user_turn(self, history: list[dict]) -> str:
         for turn in reversed(history[-10:]):
@@ -454,18 +495,25 @@ class Interpreter:
                 return "chat", []
             if not self.on_topic(text):
                 return "refuse", []
+        if not ents and not cats and LIST.search(text) and ALL_CATEGORIES.search(text):
+            return "list", []  # "give me all the categories": the taxonomy itself
         if not ents and not cats and TECHNIQUES.search(text):
             return "list", []  # "what kinds of virtualization are there?": the technique concepts
         if not ents and ARTICLE.search(text) and MISTAKES.search(text):
             return "list", []  # "what does the article get wrong?": the errata themselves
         errata = self.match_errata(text, ents)
+        techs = [e for e in ents if self.corpus.notes[e].kind != "concept"]
+        listing = LIST.search(text) and (cats or (ents and all(self.corpus.notes[e].kind == "concept" for e in ents)) or not ents)
+        if listing and (cats or not errata):  # "文章里提到的容器运行时有哪些" lists; it does not correct
+            return "list", errata
         if errata and (CORRECT_SOURCE.search(text) or CORRECT_CHECK.search(text)):
             return "correct", errata
-        techs = [e for e in ents if self.corpus.notes[e].kind != "concept"]
-        if LIST.search(text) and (cats or (ents and all(self.corpus.notes[e].kind == "concept" for e in ents)) or not ents):
+        if listing:
             return "list", errata
+        yes_no = YES_NO.search(text) and not _strong_compare(text)
         if len(ents) >= 2 and not (len(techs) == 1 and CLASSIFY.search(text) and not _strong_compare(text)):
-            if COMPARE.search(text) or followup or len(techs) >= 2:
+            # A yes/no question about one thing ("那用它必须装 docker 吗") is not a request for a table.
+            if _strong_compare(text) or (not yes_no and (COMPARE.search(text) or followup or len(techs) >= 2)):
                 return "compare", errata
         if techs and (CLASSIFY.search(text) or cats):
             return "classify", errata
@@ -512,7 +560,13 @@ def _substitute(previous: str, matcher: AliasMatcher, new: list[str], names: dic
 
 
 def _strong_compare(text: str) -> bool:
-    return bool(re.search(r"比较|对比|区别|不同|差异|异同|相比|\bvs\.?\b|versus|compar|differ", text, re.I))
+    return bool(
+        re.search(
+            r"比较|对比|区别|不同|差异|异同|相比|一样|相同|一个意思|共同点|相似|\bvs\.?\b|versus|compar|differ|same|similar|alike",
+            text,
+            re.I,
+        )
+    )
 
 
 def _terms(text: str) -> set[str]:

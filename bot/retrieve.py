@@ -68,6 +68,10 @@ class Retriever:
         df = self._df.get(token, 0)
         return math.log(len(self.chunks) / df) if df else 0.0
 
+    def knows(self, token: str) -> bool:
+        """Whether the corpus uses this token at all."""
+        return self._df.get(token, 0) > 0
+
     def on_topic(self, text: str) -> bool:
         """Whether a question that names no entity still talks about the corpus's subject.
 
@@ -144,7 +148,17 @@ class Retriever:
             if best is None:
                 continue
             if len(top) >= k:
-                drop = next((j for j in range(len(top) - 1, -1, -1) if top[j].chunk.entity not in named), len(top) - 1)
-                top.pop(drop)
+                top.pop(_least_needed(top, named))
             top.append(best)
         return sorted(top, key=lambda h: -h.score)
+
+
+def _least_needed(top: list[Hit], named: set[str]) -> int:
+    """Index of the hit to give up for a missing entity: the lowest-ranked one about an unnamed
+    entity, else the lowest-ranked one whose entity has other hits left (never a sole representative)."""
+    counts = Counter(h.chunk.entity for h in top)
+    for want in (lambda h: h.chunk.entity not in named, lambda h: counts[h.chunk.entity] > 1):
+        for j in range(len(top) - 1, -1, -1):
+            if want(top[j]):
+                return j
+    return len(top) - 1
