@@ -1,0 +1,22 @@
+"""Benchmark speed, memory and scale, side by side with the stock LangChain recipe.
+
+    python -m bench            # full: whole eval set, growth at 1x / 10x / 100x (~10 min on 2 idle cores)
+    python -m bench --quick    # ~60 questions, growth at 1x / 10x (~6 min on 2 busy cores; over the 3 min goal)
+    python -m bench --out DIR  # default bench/out/
+
+Writes DIR/bench.json and DIR/growth.png and prints a table with the machine's core count.
+Everything runs on temp copies of the data; nothing under data/ is touched.
+"""
+
+import argparse
+from pathlib import Path
+
+from bot.bench import run, table
+from bot.settings import REPO_ROOT
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="fewer questions and no 100x corpus")
+    p.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "out", help="report folder (default bench/out)")
+    args = p.parse_args()
+    print(table(run(args.quick, args.out)))
