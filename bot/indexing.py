@@ -18,10 +18,12 @@ from bot.store import (
     forget_client,
     generations,
     open_client,
+    read_all,
     read_pointer,
     vectorstore,
     write_pointer,
 )
+from bot.text import Tokenizer, alias_fingerprint
 
 BATCH = 64
 
@@ -69,6 +71,7 @@ def ingest(
         if not rebuild or settings.chroma_url:
             raise
         client, record = _set_aside_corrupt(settings), None
+    vocab = alias_fingerprint(corpus.alias_map())
     reusable = (
         record is not None
         and not rebuild
@@ -79,22 +82,27 @@ def ingest(
     old_coll = None
     if reusable:
         old_coll = client.get_collection(record["active"])
-        got = old_coll.get(include=["metadatas"])
-        old = {i: m["doc_id"] for i, m in zip(got["ids"], got["metadatas"], strict=True)}
+        ids, metas = read_all(old_coll)
+        old = {i: m["doc_id"] for i, m in zip(ids, metas, strict=True)}
 
     added, updated, unchanged, deleted = _diff_counts(old, chunks)
-    if reusable and not (added or updated or deleted):
+    if reusable and not (added or updated or deleted) and record.get("aliases") == vocab:
         _drop_orphans(client, keep=record["active"])
         return IngestReport(0, 0, unchanged, 0, time.perf_counter() - start, record["active"])
 
     gen = f"{GENERATION_PREFIX}{time.time_ns()}"
     store = vectorstore(client, gen, embeddings)
     coll = store._collection  # LangChain's Chroma has no public call to add precomputed vectors
+    # BM25 tokens are stored with each chunk so a server starts without re-segmenting the corpus.
+    tokenizer = Tokenizer(corpus.alias_map())
+    meta = {c.chunk_id: {**c.metadata(), "bm25": "\t".join(tokenizer.tokens(c.embed_text()))} for c in chunks}
     keep = [c for c in chunks if c.chunk_id in old]
     for i in range(0, len(keep), 256):
         ids = [c.chunk_id for c in keep[i : i + 256]]
-        got = old_coll.get(ids=ids, include=["embeddings", "documents", "metadatas"])
-        coll.add(ids=got["ids"], embeddings=got["embeddings"], documents=got["documents"], metadatas=got["metadatas"])
+        got = old_coll.get(ids=ids, include=["embeddings", "documents"])
+        coll.add(
+            ids=got["ids"], embeddings=got["embeddings"], documents=got["documents"], metadatas=[meta[i] for i in got["ids"]]
+        )
 
     todo = [c for c in chunks if c.chunk_id not in old]
     bar = None
@@ -104,7 +112,9 @@ def ingest(
         bar = tqdm(total=len(todo), desc="embedding", unit="chunk", leave=False)
     for i in range(0, len(todo), BATCH):
         batch = todo[i : i + BATCH]
-        store.add_texts([c.embed_text() for c in batch], metadatas=[c.metadata() for c in batch], ids=[c.chunk_id for c in batch])
+        store.add_texts(
+            [c.embed_text() for c in batch], metadatas=[meta[c.chunk_id] for c in batch], ids=[c.chunk_id for c in batch]
+        )
         if bar:
             bar.update(len(batch))
     if bar:
@@ -120,6 +130,7 @@ def ingest(
             "embedder": embedder_name,
             "format": FORMAT_VERSION,
             "chunks": len(chunks),
+            "aliases": vocab,
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         },
     )

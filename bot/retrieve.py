@@ -18,7 +18,7 @@ from langchain_core.embeddings import Embeddings
 from bot.chunking import Chunk
 from bot.errors import StoreUnavailableError
 from bot.store import Index
-from bot.text import AliasMatcher, Tokenizer, detect_lang
+from bot.text import AliasMatcher, Tokenizer, alias_fingerprint, detect_lang
 
 RRF_K = 60
 DENSE_CANDIDATES = 40
@@ -58,7 +58,11 @@ class Retriever:
         self.per_doc = per_doc
         self.chunks = index.chunks
         self._pos = {c.chunk_id: i for i, c in enumerate(self.chunks)}
-        tokenized = [self.tokenizer.tokens(c.embed_text()) or ["∅"] for c in self.chunks]
+        stored = index.tokens if index.record.get("aliases") == alias_fingerprint(aliases) else None
+        tokenized = [
+            (stored[i] if stored and stored[i] is not None else self.tokenizer.tokens(c.embed_text())) or ["∅"]
+            for i, c in enumerate(self.chunks)
+        ]
         self._bm25 = bm25s.BM25()
         self._bm25.index(tokenized, show_progress=False)
         self._df = Counter(t for toks in tokenized for t in set(toks))

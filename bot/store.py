@@ -92,6 +92,7 @@ class Index:
     store: Chroma
     chunks: list[Chunk]
     record: dict
+    tokens: list[list[str] | None] | None = None  # BM25 tokens stored at ingest, parallel to chunks
 
     @property
     def by_id(self) -> dict[str, Chunk]:
@@ -127,9 +128,27 @@ def load_index(settings: Settings, embeddings: Embeddings, embedder_name: str) -
         raise IndexCorruptError(f"index format {record.get('format')} is not {FORMAT_VERSION}")
     try:
         coll = client.get_collection(record["active"])
-        got = coll.get(include=["metadatas"])
+        ids, metas = read_all(coll)
     except Exception as exc:
         raise IndexCorruptError(str(exc)) from exc
-    chunks = [chunk_from(i, m) for i, m in zip(got["ids"], got["metadatas"], strict=True)]
-    chunks.sort(key=lambda c: c.chunk_id)
-    return Index(vectorstore(client, record["active"], embeddings), chunks, record)
+    rows = sorted(zip(ids, metas, strict=True), key=lambda r: r[0])
+    chunks = [chunk_from(i, m) for i, m in rows]
+    tokens = [m["bm25"].split("\t") if m.get("bm25") else None for _, m in rows]
+    return Index(vectorstore(client, record["active"], embeddings), chunks, record, tokens)
+
+
+READ_PAGE = 2000  # Chroma's SQLite refuses one query with too many variables (seen at ~58k chunks)
+
+
+def read_all(coll) -> tuple[list[str], list[dict]]:
+    """Every id and metadata of a collection, read in pages."""
+    ids: list[str] = []
+    metas: list[dict] = []
+    offset = 0
+    while True:
+        got = coll.get(include=["metadatas"], limit=READ_PAGE, offset=offset)
+        ids += got["ids"]
+        metas += got["metadatas"]
+        if len(got["ids"]) < READ_PAGE:
+            return ids, metas
+        offset += READ_PAGE

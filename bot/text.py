@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -141,6 +142,11 @@ class AliasMatcher:
     def find(self, text: str) -> list[str]:
         """Entity ids mentioned in text, in order of first mention, without repeats."""
         return list(dict.fromkeys(e for _, _, e in self.find_spans(text)))
+
+
+def alias_fingerprint(aliases: dict[str, str]) -> str:
+    """A short hash of the alias dictionary: stored tokens are valid only for the dictionary that made them."""
+    return hashlib.sha1("\n".join(f"{a}\t{e}" for a, e in sorted(aliases.items())).encode()).hexdigest()[:16]
 
 
 def unique(items: Iterable[str]) -> list[str]:
