@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from bot.benchworker import eval_cases, pct
-from bot.evaluation import Case
+from bot.benchworker import eval_cases
+from bot.evaluation import Case, percentile
 from bot.settings import REPO_ROOT, Settings
 from bot.synth import VARIANT_MARK, generate_corpus
 
@@ -282,8 +282,8 @@ def _throughput(base: str, questions: list[str], total: int) -> dict:
         "ok": ok,
         "errors": total - ok,
         "requests_per_s": round(ok / wall, 1),
-        "latency_p50_ms": pct(lat, 0.5),
-        "latency_p95_ms": pct(lat, 0.95),
+        "latency_p50_ms": percentile(lat, 0.5),
+        "latency_p95_ms": percentile(lat, 0.95),
     }
 
 
@@ -394,9 +394,9 @@ def measure_growth(
         row.update(
             bot_load_s=round(load_s, 2),
             questions=len(cases),
-            query_p50_ms=pct(lat, 0.5),
-            query_p95_ms=pct(lat, 0.95),
-            retrieve_p95_ms=pct(retrieve, 0.95),
+            query_p50_ms=percentile(lat, 0.5),
+            query_p95_ms=percentile(lat, 0.95),
+            retrieve_p95_ms=percentile(retrieve, 0.95),
         )
         log(f"  {scale}x: {chunks} chunks, ingest {row['ingest_s']} s, query p95 {row['query_p95_ms']} ms")
         del bot

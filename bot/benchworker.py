@@ -18,7 +18,7 @@ from pathlib import Path
 
 from langchain_core.embeddings import Embeddings
 
-from bot.evaluation import Case, load_dataset, score_case, summarize
+from bot.evaluation import Case, load_dataset, percentile, score_case, summarize
 from bot.settings import REPO_ROOT, Settings
 
 QUICK_CASES = 60
@@ -31,14 +31,6 @@ def eval_cases(quick: bool) -> list[Case]:
         step = len(cases) / QUICK_CASES
         cases = [cases[int(i * step)] for i in range(QUICK_CASES)]
     return cases
-
-
-def pct(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (the one evaluation.summarize uses)."""
-    if not values:
-        return 0.0
-    s = sorted(values)
-    return round(s[min(len(s) - 1, int(round(q * (len(s) - 1))))], 2)
 
 
 def peak_rss_mb() -> float:
@@ -109,7 +101,7 @@ def ours_eval(data: Path, quick: bool) -> dict:
     return {
         "load_s": round(load_s, 2),
         "summary": summarize(results),
-        "stages_ms": {k: {"p50": pct(v, 0.5), "p95": pct(v, 0.95)} for k, v in stages.items()},
+        "stages_ms": {k: {"p50": percentile(v, 0.5), "p95": percentile(v, 0.95)} for k, v in stages.items()},
         "peak_rss_mb": peak_rss_mb(),
     }
 

@@ -179,7 +179,8 @@ def run_cases(bot, cases: list[Case], clock=time.perf_counter) -> list[Result]:
     return results
 
 
-def _pct(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile, rounded to 0.01 (0.0 for no values)."""
     if not values:
         return 0.0
     s = sorted(values)
@@ -200,8 +201,8 @@ def summarize(results: list[Result]) -> dict:
             "refusal_accuracy": round(sum(r.refused == r.expect_refuse for r in rs) / len(rs), 4) if rs else 0.0,
             "citation_validity": round(sum(r.citations_valid for r in rs) / len(rs), 4) if rs else 0.0,
             "lang_match": round(sum(r.lang_ok for r in rs) / len(rs), 4) if rs else 0.0,
-            "p50_ms": _pct(lat, 0.5),
-            "p95_ms": _pct(lat, 0.95),
+            "p50_ms": percentile(lat, 0.5),
+            "p95_ms": percentile(lat, 0.95),
         }
 
     out = block(results)

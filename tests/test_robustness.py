@@ -19,15 +19,14 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from test_slack import BOT_USER, SECRET, FakeSlack, event_body
+from uvicorn_thread import UvicornThread
 
 from bot.settings import Settings
 from bot.text import clean
@@ -106,26 +105,13 @@ class ServerProcess:
         self._log.close()
 
 
-class ThreadServer:
+class ThreadServer(UvicornThread):
     """create_app(settings) under uvicorn in a thread, on a free 127.0.0.1 port."""
 
     def __init__(self, settings: Settings) -> None:
         from bot.web import create_app
 
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning", lifespan="off"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
+        super().__init__(create_app(settings))
 
 
 def ask(url: str, question: str, **kw) -> httpx.Response:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import socket
 import threading
 import time
 import urllib.parse
@@ -17,12 +16,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from slack_sdk.signature import SignatureVerifier
+from uvicorn_thread import UvicornThread
 
 from bot.answer import Answer, Citation
 from bot.dedup import DedupStore
@@ -117,27 +116,13 @@ class FakeSlack:
         raise AssertionError(f"expected {count} {method} call(s) within {timeout}s, got {self.calls}")
 
 
-class AppServer:
+class AppServer(UvicornThread):
     """A FastAPI app with mount_slack, served by uvicorn on a free 127.0.0.1 port in a thread."""
 
     def __init__(self, settings: Settings, bot) -> None:
         app = FastAPI()
         mount_slack(app, settings, bot)
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}/slack/events"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-        assert not self.thread.is_alive()
+        super().__init__(app, "/slack/events")
 
 
 @pytest.fixture(scope="module")
