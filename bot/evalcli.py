@@ -23,6 +23,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=("composer", "llm"), default="composer", help="answer path to score")
     p.add_argument("--thresholds", type=Path, default=REPO_ROOT / "evals" / "thresholds.toml")
     p.add_argument("--no-ingest", action="store_true", help="do not build the index when it is missing")
+    p.add_argument("--judge", action="store_true", help="also score faithfulness/correctness with the LLM in BOT_LLM (advisory)")
+    p.add_argument(
+        "--judge-min",
+        type=float,
+        metavar="SCORE",
+        help="with --judge: exit 1 when mean correctness is below SCORE (otherwise the judge never fails a run)",
+    )
     return p
 
 
@@ -44,6 +51,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     settings = Settings.from_env()
+    judge = None
+    if args.judge:
+        if not settings.llm:
+            print("error: --judge needs BOT_LLM=openai:MODEL (and BOT_LLM_BASE_URL / BOT_LLM_API_KEY)", file=sys.stderr)
+            return 2
+        from bot.judge import Judge
+        from bot.llm import LlmAnswerer
+
+        llm = LlmAnswerer.from_settings(settings)
+        judge = Judge(llm.chat, llm.name, args.out / "judge-cache.json")
     if args.backend == "composer":
         settings = dataclasses.replace(settings, llm="")
     elif not settings.llm:
@@ -51,12 +68,21 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         bot = _bot(settings, ingest_if_missing=not args.no_ingest)
-        results, summary = evaluate(bot, cases)
+        results, summary = evaluate(bot, cases, judge)
     except BotError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
     failures = check_thresholds(summary, load_thresholds(args.thresholds))
+    if judge is not None:
+        judge.save()
+        j = summary["judge"]
+        print(
+            f"judge ({judge.model_name}): faithfulness {j['faithfulness']}, correctness {j['correctness']}, "
+            f"{j['judged']} judged, {j['judge_errors']} judge errors (advisory)"
+        )
+        if args.judge_min is not None and (j["correctness"] is None or j["correctness"] < args.judge_min):
+            failures.append(f"judge correctness = {j['correctness']} < {args.judge_min}")
     rows = results_json(results)
     diff = diff_with_previous(args.out, rows)
     meta = {"backend": bot.backend, "embeddings": bot.embedder, "datasets": [str(p) for p in paths]}

@@ -165,7 +165,8 @@ def score_case(case: Case, answer, latency_ms: float) -> Result:
     )
 
 
-def run_cases(bot, cases: list[Case], clock=time.perf_counter) -> list[Result]:
+def run_cases(bot, cases: list[Case], clock=time.perf_counter, judge=None) -> list[Result]:
+    """Answer every case through the bot and score it; `judge(case, answer)` adds an advisory verdict."""
     results = []
     for case in cases:
         t0 = clock()
@@ -175,7 +176,10 @@ def run_cases(bot, cases: list[Case], clock=time.perf_counter) -> list[Result]:
             from bot.answer import Answer
 
             answer = Answer(text=str(exc), lang=case.lang, intent="refuse", entities=[], refused=True)
-        results.append(score_case(case, answer, (clock() - t0) * 1000))
+        result = score_case(case, answer, (clock() - t0) * 1000)
+        if judge is not None and not case.refuse:
+            result.judge = judge(case, answer)
+        results.append(result)
     return results
 
 
@@ -211,9 +215,14 @@ def summarize(results: list[Result]) -> dict:
     return out
 
 
-def evaluate(bot, cases: list[Case]) -> tuple[list[Result], dict]:
-    results = run_cases(bot, cases)
-    return results, summarize(results)
+def evaluate(bot, cases: list[Case], judge=None) -> tuple[list[Result], dict]:
+    results = run_cases(bot, cases, judge=judge)
+    summary = summarize(results)
+    if judge is not None:
+        from bot.judge import summarize_judge
+
+        summary["judge"] = summarize_judge([r.judge for r in results if r.judge])
+    return results, summary
 
 
 def load_thresholds(path: Path) -> dict:
