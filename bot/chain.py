@@ -41,6 +41,8 @@ class Bot:
         self.composer = Composer(corpus, retriever.idf, retriever.tokenizer.tokens)
         self.llm = llm  # an LlmAnswerer, or None for the offline composer
         self.embedder = embedder
+        # The article's and the errata's chunks, for lookups that name no entity.
+        self._special_chunks = [c for c in retriever.chunks if c.doc_id in ("article", "notes/article-errata")]
         self.chain = RunnableLambda(self._understand) | RunnableLambda(self._retrieve) | RunnableLambda(self._answer)
 
     @classmethod
@@ -174,7 +176,9 @@ class Bot:
         for c in s.extra:
             if _matches(c, entity, section, lang):
                 return c
-        for c in self.retriever.chunks:
+        special = section == "article" or section.startswith("erratum:")
+        candidates = self._special_chunks if special else self.retriever.chunks_about(entity)
+        for c in candidates:
             if _matches(c, entity, section, lang):
                 s.extra.append(c)
                 return c

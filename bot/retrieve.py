@@ -8,6 +8,7 @@ one, and no document may take more than `per_doc` of the top k.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -66,6 +67,14 @@ class Retriever:
         self._bm25 = bm25s.BM25()
         self._bm25.index(tokenized, show_progress=False)
         self._df = Counter(t for toks in tokenized for t in set(toks))
+        # Chunk positions by the entity they are about, and by every entity they mention: the alias
+        # boost then touches only those chunks, so a query's cost does not grow with the corpus.
+        self._about: dict[str, list[int]] = {}
+        self._mentions: dict[str, list[int]] = {}
+        for i, c in enumerate(self.chunks):
+            self._about.setdefault(c.entity, []).append(i)
+            for e in c.entities:
+                self._mentions.setdefault(e, []).append(i)
 
     def idf(self, token: str) -> float:
         """Inverse document frequency of a token over the chunks (0 for unknown tokens)."""
@@ -122,20 +131,30 @@ class Retriever:
             scores[i] = scores.get(i, 0.0) + 1.0 / (RRF_K + r + 1)
             ranks.setdefault(i, {})["dense"] = r + 1
 
-        if named:
-            for i, c in enumerate(self.chunks):
-                if c.entity in named:
-                    scores[i] = scores.get(i, 0.0) + NAMED_BOOST
-                elif named & set(c.entities):
-                    scores[i] = scores.get(i, 0.0) + MENTION_BOOST
+        about = {i for e in named for i in self._about.get(e, ())}
+        mentioning = {i for e in named for i in self._mentions.get(e, ())} - about
+        for i in about:
+            scores[i] = scores.get(i, 0.0) + NAMED_BOOST
+        for i in mentioning:
+            scores[i] = scores.get(i, 0.0) + MENTION_BOOST
         for i in scores:
             if self.chunks[i].lang == lang:
                 scores[i] += LANG_BOOST
             if self.chunks[i].doc_id == "article":
                 scores[i] *= ARTICLE_WEIGHT
 
-        ranked = sorted(scores, key=lambda i: (-scores[i], self.chunks[i].chunk_id))
+        # Diversifying needs the leaders, plus the best chunk of each named entity; not every scored chunk.
+        ranked = heapq.nsmallest(k * self.per_doc * 8, scores, key=lambda i: (-scores[i], self.chunks[i].chunk_id))
+        for e in named:
+            best = max(self._about.get(e, ()), key=lambda i: scores.get(i, 0.0), default=None)
+            if best is not None and best not in ranked:
+                ranked.append(best)
+        ranked.sort(key=lambda i: (-scores[i], self.chunks[i].chunk_id))
         return self._diversify([Hit(self.chunks[i], scores[i], ranks.get(i, {})) for i in ranked], k, named)
+
+    def chunks_about(self, entity: str) -> list[Chunk]:
+        """Every chunk whose main entity is `entity`, in index order."""
+        return [self.chunks[i] for i in self._about.get(entity, ())]
 
     def _diversify(self, hits: list[Hit], k: int, named: set[str]) -> list[Hit]:
         """At most per_doc chunks per document, and every named entity represented when it has chunks."""
