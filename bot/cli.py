@@ -90,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("feedback", help="work with stored like/dislike feedback")
     fsub = f.add_subparsers(dest="fcmd", required=True)
     e = fsub.add_parser("export", help="export feedback as evaluation cases (JSONL)")
-    e.add_argument("--out", default="evals/datasets/feedback.jsonl")
+    e.add_argument(
+        "--out", default="data/feedback/cases.jsonl", help="JSONL to write (fill in expect before adding it to evals/datasets/)"
+    )
     e.set_defaults(func=cmd_feedback_export)
     return p
 
