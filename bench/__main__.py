@@ -1,7 +1,7 @@
 """Benchmark speed, memory and scale, side by side with the stock LangChain recipe.
 
-    python -m bench            # full: whole eval set, growth at 1x / 10x / 100x (~10 min on 2 idle cores)
-    python -m bench --quick    # ~60 questions, growth at 1x / 10x (~6 min on 2 busy cores; over the 3 min goal)
+    python -m bench            # full: whole eval set, growth at 1x / 10x / 100x (about 10 min on 2 idle cores)
+    python -m bench --quick    # ~60 questions, growth at 1x / 10x (about 2.5 min on 2 idle cores)
     python -m bench --out DIR  # default bench/out/
     python -m bench --table    # print the table of the last run's DIR/bench.json (for the README)
 
