@@ -43,7 +43,9 @@ class Bot:
         self.embedder = embedder
         # The article's and the errata's chunks, for lookups that name no entity.
         self._special_chunks = [c for c in retriever.chunks if c.doc_id in ("article", "notes/article-errata")]
-        self.chain = RunnableLambda(self._understand) | RunnableLambda(self._retrieve) | RunnableLambda(self._answer)
+        # Understanding and retrieval are shared by `ask` (the whole chain) and `stream` (which answers itself).
+        self._prepare = RunnableLambda(self._understand) | RunnableLambda(self._retrieve)
+        self.chain = self._prepare | RunnableLambda(self._answer)
 
     @classmethod
     def from_settings(cls, settings: Settings, embeddings=None) -> Bot:
@@ -72,9 +74,7 @@ class Bot:
 
     def stream(self, question: str, history: list[dict] | None = None) -> Iterator[str | Answer]:
         """Yield text pieces as they are produced, then the final Answer."""
-        state = RunnableLambda(self._retrieve).invoke(
-            RunnableLambda(self._understand).invoke(_State(question, list(history or [])))
-        )
+        state = self._prepare.invoke(_State(question, list(history or [])))
         if self.llm and state.q.intent not in ("refuse", "chat"):
             final = None
             for piece in self.llm.stream(self, state):

@@ -94,10 +94,6 @@ class Index:
     record: dict
     tokens: list[list[str] | None] | None = None  # BM25 tokens stored at ingest, parallel to chunks
 
-    @property
-    def by_id(self) -> dict[str, Chunk]:
-        return {c.chunk_id: c for c in self.chunks}
-
 
 def chunk_from(chunk_id: str, meta: dict) -> Chunk:
     ents = tuple(e for e in str(meta.get("entities", "")).split(",") if e)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Iterable
 
 # Control and zero-width characters, and lone surrogates (a JSON "\ud800" escape, or argv bytes that
 # were not UTF-8): those cannot even be encoded, so they would crash the embedder or a log line.
@@ -147,7 +146,3 @@ class AliasMatcher:
 def alias_fingerprint(aliases: dict[str, str]) -> str:
     """A short hash of the alias dictionary: stored tokens are valid only for the dictionary that made them."""
     return hashlib.sha1("\n".join(f"{a}\t{e}" for a, e in sorted(aliases.items())).encode()).hexdigest()[:16]
-
-
-def unique(items: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(items))
