@@ -16,6 +16,12 @@ class Citation:
     chunk_id: str = ""
     heading: str = ""
 
+    @classmethod
+    def from_chunk(cls, n: int, chunk, limit: int = 300) -> Citation:
+        """Citation number n for a retrieved chunk, with a snippet of at most `limit` characters."""
+        text = chunk.text if len(chunk.text) <= limit else chunk.text[: limit - 1] + "…"
+        return cls(n, chunk.doc_id, chunk.entity, chunk.title, text, chunk.source, chunk.chunk_id, chunk.heading)
+
 
 @dataclass
 class Answer:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from langchain_core.runnables import RunnableLambda
 
 from bot.answer import Answer
 from bot.chunking import Chunk
-from bot.composer import SECTION_WORDS, Composer
+from bot.compose import Composer
+from bot.compose.citations import SECTION_WORDS
 from bot.corpus import Corpus, load_corpus
 from bot.embeddings import embeddings_name, make_embeddings
-from bot.intent import Interpreter, Question
+from bot.intent import Interpreter
+from bot.question import Intent, Question
 from bot.retrieve import Hit, Retriever
 from bot.settings import Settings
 from bot.store import load_index
@@ -75,9 +77,9 @@ class Bot:
     def stream(self, question: str, history: list[dict] | None = None) -> Iterator[str | Answer]:
         """Yield text pieces as they are produced, then the final Answer."""
         state = self._prepare.invoke(_State(question, list(history or [])))
-        if self.llm and state.q.intent not in ("refuse", "chat"):
+        if self.llm and state.q.intent.answers_from_corpus:
             final = None
-            for piece in self.llm.stream(self, state):
+            for piece in self.llm.stream(self._llm_request(state)):
                 if isinstance(piece, Answer):
                     final = piece
                 else:
@@ -93,16 +95,18 @@ class Bot:
     def _understand(self, s: _State) -> _State:
         t0 = time.perf_counter()
         s.q = self.interpreter.interpret(s.question, s.history)
-        if self.llm and s.history and s.q.intent not in ("refuse", "chat"):
-            s.q = self.llm.condense(self, s.q, s.history)
+        if self.llm and s.history and s.q.intent.answers_from_corpus:
+            s.q = self.llm.condense(
+                s.q, s.history, lambda text: self.interpreter.interpret(text, []), self.settings.max_question_chars
+            )
         s.timings["understand"] = (time.perf_counter() - t0) * 1000
         return s
 
     def _retrieve(self, s: _State) -> _State:
         t0 = time.perf_counter()
-        if s.q.intent not in ("refuse", "chat"):
+        if s.q.intent.answers_from_corpus:
             entities = list(s.q.entities)
-            if s.q.intent == "list" and s.q.categories:
+            if s.q.intent == Intent.LIST and s.q.categories:
                 # A question about a category is about its members; the concept that names the
                 # category ("hypervisor") would otherwise crowd them out of the top hits.
                 members = [m for cid in s.q.categories for m in self.corpus.categories[cid].members]
@@ -114,25 +118,37 @@ class Bot:
 
     def _answer(self, s: _State) -> _State:
         t0 = time.perf_counter()
-        if self.llm and s.q.intent not in ("refuse", "chat"):
-            s.answer = self.llm.answer(self, s)
+        if self.llm and s.q.intent.answers_from_corpus:
+            s.answer = self.llm.answer(self._llm_request(s))
         else:
-            text, cites = self.composer.compose(s.q, s.hits, lambda e, sec, lang: self.lookup(s, e, sec, lang))
-            s.answer = self.make_answer(s, text, cites, "composer")
+            s.answer = self._composed(s)
         s.timings["answer"] = (time.perf_counter() - t0) * 1000
         s.timings["total"] = sum(v for k, v in s.timings.items() if k != "total")
         s.answer.timings_ms = {k: round(v, 2) for k, v in s.timings.items()}
         return s
 
+    def _composed(self, s: _State, notices: list[str] | None = None) -> Answer:
+        text, cites = self.composer.compose(s.q, s.hits, lambda e, sec, lang: self.lookup(s, e, sec, lang))
+        return self.make_answer(s, text, cites, "composer", notices)
+
+    def _llm_request(self, s: _State):
+        from bot.llm import LlmRequest
+
+        return LlmRequest(
+            q=s.q,
+            hits=s.hits,
+            finish=lambda text, cites, backend: self.make_answer(s, text, cites, backend),
+            fallback=lambda note: self._composed(s, [note]),
+        )
+
     def _promote_correction(self, s: _State) -> None:
         """A question naming no entity whose best match is an erratum asks about a misconception: answer with the correction."""
-        if s.q.intent != "explain" or s.q.entities or not s.hits or s.hits[0].chunk.doc_id != "notes/article-errata":
+        if s.q.intent != Intent.EXPLAIN or s.q.entities or not s.hits or s.hits[0].chunk.doc_id != "notes/article-errata":
             return
         title = s.hits[0].chunk.heading.rsplit(" > ", 1)[-1]
         erratum = next((e for e in self.corpus.errata if title in (e.title["zh"], e.title["en"])), None)
         if erratum is not None:
-            s.q.intent = "correct"
-            s.q.errata = [erratum]
+            s.q = replace(s.q, intent=Intent.CORRECT, errata=(erratum,), rule="errata-match")
 
     def make_answer(self, s: _State, text: str, cites, backend: str, notices: list[str] | None = None) -> Answer:
         q = s.q
@@ -160,9 +176,9 @@ class Bot:
         return Answer(
             text=text,
             lang=q.lang,
-            intent=q.intent,
+            intent=q.intent.value,
             entities=list(q.entities),
-            refused=q.intent == "refuse",
+            refused=q.intent == Intent.REFUSE,
             citations=list(cites),
             retrieved=retrieved,
             backend=backend,

@@ -9,15 +9,17 @@ errors, or it times out.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from bot.answer import Answer, Citation
 from bot.errors import ConfigError
-from bot.intent import _terms
+from bot.question import Question
+from bot.retrieve import Hit
 from bot.settings import Settings
-from bot.text import split_sentences
+from bot.text import split_sentences, terms
 
 SYSTEM_PROMPT = """You answer questions about virtualization technologies using ONLY the numbered context blocks.
 Rules:
@@ -38,6 +40,16 @@ Last message: {question}"""
 
 MIN_SUPPORT = 0.25  # share of a cited sentence's terms that must occur in the cited block
 BLOCKS = 6
+
+
+@dataclass(frozen=True)
+class LlmRequest:
+    """Everything the LLM path needs for one question; it never reaches back into the Bot."""
+
+    q: Question
+    hits: list[Hit]
+    finish: Callable[[str, list[Citation], str], Answer]  # (text, citations, backend) -> the Answer
+    fallback: Callable[[str], Answer]  # the offline composer's Answer, carrying this notice
 
 
 class LlmAnswerer:
@@ -62,22 +74,22 @@ class LlmAnswerer:
         )
         return cls(chat, f"openai:{model}")
 
-    def condense(self, bot, q, history: list[dict]):
+    def condense(self, q: Question, history: list[dict], reinterpret: Callable[[str], Question], max_chars: int) -> Question:
+        """The last turn rewritten by the model as a standalone question; the offline reading if that fails."""
         turns = "\n".join(f"{t['role']}: {t['content'][:500]}" for t in history[-6:] if isinstance(t, dict) and "content" in t)
         try:
             out = self.chat.invoke([HumanMessage(CONDENSE_PROMPT.format(history=turns, question=q.text))]).content
         except Exception:
             return q  # the offline resolution already carried the entities
-        out = str(out).strip().splitlines()[0][: bot.settings.max_question_chars] if str(out).strip() else ""
+        out = str(out).strip().splitlines()[0][:max_chars] if str(out).strip() else ""
         if not out:
             return q
-        new = bot.interpreter.interpret(out, [])
-        if not new.entities or new.intent in ("refuse", "chat"):
+        new = reinterpret(out)
+        if not new.entities or not new.intent.answers_from_corpus:
             return q
-        new.text, new.lang, new.notices = q.text, q.lang, q.notices
-        return new
+        return replace(new, text=q.text, lang=q.lang, notices=q.notices)
 
-    def _messages(self, s) -> tuple[list, list]:
+    def _messages(self, s: LlmRequest) -> tuple[list, list]:
         hits = [h for h in s.hits if h.chunk.lang == s.q.lang] + [h for h in s.hits if h.chunk.lang != s.q.lang]
         blocks = [h.chunk for h in hits[:BLOCKS]]
         ctx = "\n\n".join(f"[{i}] ({c.title} · {c.heading})\n{c.text}" for i, c in enumerate(blocks, start=1))
@@ -88,15 +100,15 @@ class LlmAnswerer:
         ]
         return msgs, blocks
 
-    def answer(self, bot, s) -> Answer:
+    def answer(self, s: LlmRequest) -> Answer:
         msgs, blocks = self._messages(s)
         try:
             text = str(self.chat.invoke(msgs).content)
         except Exception as exc:
-            return self._fallback(bot, s, f"LLM unavailable ({type(exc).__name__}); answered offline")
-        return self._verified(bot, s, text, blocks)
+            return s.fallback(f"LLM unavailable ({type(exc).__name__}); answered offline")
+        return self._verified(s, text, blocks)
 
-    def stream(self, bot, s) -> Iterator[str | Answer]:
+    def stream(self, s: LlmRequest) -> Iterator[str | Answer]:
         msgs, blocks = self._messages(s)
         parts: list[str] = []
         try:
@@ -106,24 +118,16 @@ class LlmAnswerer:
                     parts.append(piece)
                     yield piece
         except Exception as exc:
-            yield self._fallback(bot, s, f"LLM unavailable ({type(exc).__name__}); answered offline")
+            yield s.fallback(f"LLM unavailable ({type(exc).__name__}); answered offline")
             return
-        yield self._verified(bot, s, "".join(parts), blocks)
+        yield self._verified(s, "".join(parts), blocks)
 
-    def _verified(self, bot, s, text: str, blocks) -> Answer:
+    def _verified(self, s: LlmRequest, text: str, blocks) -> Answer:
         text, cited, ok = verify_citations(text, [c.text for c in blocks])
         if not ok or _reveals_prompt(text):
-            return self._fallback(bot, s, "the LLM's answer failed the citation check; answered offline")
-        cites = [
-            Citation(n, c.doc_id, c.entity, c.title, c.text[:300], c.source, c.chunk_id, c.heading)
-            for n, c in enumerate(blocks, start=1)
-            if n in cited
-        ]
-        return bot.make_answer(s, text, cites, self.name)
-
-    def _fallback(self, bot, s, note: str) -> Answer:
-        text, cites = bot.composer.compose(s.q, s.hits, lambda e, sec, lang: bot.lookup(s, e, sec, lang))
-        return bot.make_answer(s, text, cites, "composer", [note])
+            return s.fallback("the LLM's answer failed the citation check; answered offline")
+        cites = [Citation.from_chunk(n, c) for n, c in enumerate(blocks, start=1) if n in cited]
+        return s.finish(text, cites, self.name)
 
 
 # Every line of the rules, placeholders cut out; a reply repeating any of them is revealing the prompt.
@@ -146,7 +150,7 @@ def verify_citations(text: str, blocks: list[str]) -> tuple[str, set[int], bool]
     text = re.sub(r"\[(\d+)\]", lambda m: m.group(0) if int(m.group(1)) in valid else "", text)
     cited: set[int] = set()
     supported = checked = 0
-    block_terms = [_terms(b) for b in blocks]
+    block_terms = [terms(b) for b in blocks]
     # "Fact. [1]" and "事实。[1]": a marker right after the full stop belongs to the sentence before
     # it, not to the next one (or to a sentence of its own with no words to check).
     attached = re.sub(r"([.!?。！？；])((?:\s*\[\d+\])+)", r"\2\1", text)
@@ -155,7 +159,7 @@ def verify_citations(text: str, blocks: list[str]) -> tuple[str, set[int], bool]
         if not ns:
             continue
         checked += 1
-        st = _terms(re.sub(r"\[\d+\]", "", sent))
+        st = terms(re.sub(r"\[\d+\]", "", sent))
         if any(len(st & block_terms[n - 1]) / max(1, len(st)) >= MIN_SUPPORT for n in ns):
             supported += 1
         cited |= ns

@@ -146,3 +146,11 @@ class AliasMatcher:
 def alias_fingerprint(aliases: dict[str, str]) -> str:
     """A short hash of the alias dictionary: stored tokens are valid only for the dictionary that made them."""
     return hashlib.sha1("\n".join(f"{a}\t{e}" for a, e in sorted(aliases.items())).encode()).hexdigest()[:16]
+
+
+def terms(text: str) -> set[str]:
+    """Cheap language-neutral terms: Latin words and Chinese character bigrams."""
+    t = normalize(text)
+    words = set(re.findall(r"[a-z][a-z0-9\-]+", t))
+    han = re.sub(r"[^\u4e00-\u9fff]", "", t)
+    return words | {han[i : i + 2] for i in range(len(han) - 1)}

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from bot.composer import COMPARE_AXES
+from bot.compose.common import COMPARE_AXES
 from bot.errors import BadQuestion
 from bot.text import detect_lang
 

@@ -1,0 +1,88 @@
+"""Classify answers: which category an entity is in, why, and how the article's grouping differs."""
+
+from __future__ import annotations
+
+import re
+
+from bot.compose.citations import Citations
+from bot.compose.common import Kit, a_or_an, axis_lines, display_name, errata_notes, first_sentences
+from bot.corpus import Note
+from bot.question import Question
+
+
+def classify(k: Kit, q: Question, cites: Citations) -> str:
+    t = k.phrases[q.lang]
+    techs = [e for e in q.entities if k.corpus.notes[e].kind != "concept"]
+    main = k.corpus.notes[(techs or q.entities)[0]]
+    asked = [e for e in q.entities if e != main.id and k.corpus.notes[e].kind == "concept"]
+    cat = k.corpus.categories[main.category].name[q.lang]
+    s = cites.mark(main.id, "summary", q.lang)
+    lines = []
+    # A named category is more specific than a concept ("内核虚拟机" also contains "虚拟机").
+    asked_all = list(q.categories) or asked
+    if main.category in q.categories:  # "type 1 or type 2?": answer with the one that holds
+        asked_all = [main.category]
+    if q.either_or and main.category in q.categories:
+        lines.append(
+            t["asked_which"].format(
+                name=display_name(main, q.lang), cat=(c := k.corpus.categories[main.category].name[q.lang]), a_cat=a_or_an(c)
+            )
+        )
+    elif q.yes_no:
+        for e in asked_all:
+            lines.append(asked_line(k, main, e, q.lang))
+    lines.append(f"**{display_name(main, q.lang)}** — {t['category']}{t['colon']}**{cat}** {s}".rstrip())
+    lines.append(f"{main.summary[q.lang]} {s}".rstrip())
+    lines += axis_lines(k, q, [main])
+    lines.append("")
+    isv = main.is_virtualization
+    lines.append(
+        f"- **{t['is_virt']}**{t['colon']}{t[{'true': 'yes', 'partly': 'partly', 'false': 'no'}[isv['value']]]} — {isv[q.lang]}"
+    )
+    lines.append(f"- **{t['why']}**{t['colon']}")
+    for axis in ("virtualizes", "host_kernel", "hardware_support", "guest_modification"):
+        lines.append(f"  - {k.corpus.axes[axis][q.lang]}{t['colon']}{main.axes[axis][q.lang]}")
+    if main.techniques:
+        names = t["comma"].join(display_name(k.corpus.notes[x], q.lang) for x in main.techniques)
+        lines.append(f"- **{t['techniques']}**{t['colon']}{names}")
+    group_line = article_grouping(k, main, q.lang)
+    if group_line:
+        lines.append(f"- **{t['article_group']}**{t['colon']}{group_line}")
+    cls = cites.section(main.id, "classification", q.lang)
+    if cls:
+        chunk, n = cls
+        lines += ["", f"{first_sentences(chunk.text, 2)} [{n}]"]
+    lines += errata_notes(k, q, [main.id], cites)
+    return "\n".join(lines).strip()
+
+
+def asked_line(k: Kit, main: Note, asked: str, lang: str) -> str:
+    t = k.phrases[lang]
+    if asked in k.corpus.categories:
+        what = k.corpus.categories[asked].name[lang]
+        yes = main.category == asked
+        rel = t["rel_category"]
+    else:
+        note = k.corpus.notes[asked]
+        what = display_name(note, lang)
+        # "Is KVM a hypervisor?": yes when the concept is one of its techniques or names its category.
+        concept = re.sub(r"\s*\(.*?\)", "", display_name(note, "en")).lower()
+        names_category = concept in k.corpus.categories[main.category].name["en"].lower()
+        yes = asked in main.techniques or names_category
+        rel = t["rel_category"] if names_category else t["rel_technique"]
+    cat = k.corpus.categories[main.category].name[lang]
+    a = a_or_an(what) if rel == t["rel_category"] else ""
+    return (t["asked_yes"] if yes else t["asked_no"]).format(
+        name=display_name(main, lang), rel=rel, what=what, cat=cat, a=a, a_cat=a_or_an(cat)
+    )
+
+
+def article_grouping(k: Kit, note: Note, lang: str) -> str:
+    t = k.phrases[lang]
+    groups = [g[lang] for g in k.corpus.article_groups if note.id in (g.get("members") or [])]
+    cat = k.corpus.categories[note.category].name[lang]
+    if groups:
+        return t["article_differs"].format(name=display_name(note, lang), groups=t["comma"].join(groups), cat=cat)
+    if note.kind != "concept":
+        return t["article_missing"].format(name=display_name(note, lang))
+    return ""

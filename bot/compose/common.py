@@ -1,0 +1,125 @@
+"""What every part of the composer shares: its kit (corpus, phrases, scoring), and small text helpers."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.compose.citations import Citations
+from bot.corpus import Corpus, Note
+from bot.question import Question
+from bot.text import has_han, split_sentences
+
+MAX_SENTENCE_CHARS = 420
+ERRATUM_NOTE_OVERLAP = 0.2  # share of the question's terms found in an erratum's claim before we flag it
+COMPARE_AXES = (
+    "virtualizes",
+    "isolation",
+    "host_kernel",
+    "guest_modification",
+    "hardware_support",
+    "performance",
+    "startup",
+    "typical_use",
+)
+
+
+@dataclass(frozen=True)
+class Kit:
+    """What composing needs besides the question and hits."""
+
+    corpus: Corpus
+    phrases: dict[str, dict[str, Any]]  # lang -> phrase key -> template
+    negative: re.Pattern  # an axis value that says "no" ("不需要；…", "None; …", "No, …", "N/A")
+    # How sentences are matched to the question: retrieval's tokens and IDF when given, so a rare
+    # word the question shares ("Azure", "Dom0") outweighs common ones.
+    idf: Callable[[str], float]
+    tokens: Callable[[str], list[str]]
+
+
+def axis_lines(k: Kit, q: Question, notes: list[Note]) -> list[str]:
+    """The comparison axes the question asks about ("does it need VT-x?"), stated first."""
+    t = k.phrases[q.lang]
+    return [
+        f"- **{k.corpus.axes[axis][q.lang]}**{t['colon']}"
+        + (
+            t["sep"].join(f"{display_name(n, q.lang)} — {n.axes[axis][q.lang]}" for n in notes)
+            if len(notes) > 1
+            else notes[0].axes[axis][q.lang]
+        )
+        for axis in q.axes[:2]
+    ]
+
+
+def errata_notes(k: Kit, q: Question, entities: list[str], cites: Citations, quoted: list[str] = ()) -> list[str]:
+    """Warn where the answer touches a claim the errata list, with the correction.
+
+    An erratum qualifies when the answer repeats the article's wrong sentence, or when it is about
+    the answer's entities and either the question shares the claim's wording or retrieval ranked
+    the erratum itself among the top hits. At most one, unless the answer quotes more.
+    """
+    t = k.phrases[q.lang]
+    top = {h.chunk.heading.rsplit(" > ", 1)[-1] for h in cites.hits[:3] if h.chunk.doc_id == "notes/article-errata"}
+    repeated = [e for e in k.corpus.errata if any(same_claim(e.quote, s) for s in quoted)]
+    related = [
+        e
+        for e in q.errata
+        if set(e.entities) & set(entities) and (q.errata_overlap.get(e.id, 0) >= ERRATUM_NOTE_OVERLAP or e.title[q.lang] in top)
+    ][:1]
+    related = list({e.id: e for e in [*repeated[:2], *related]}.values())[:2]
+    out = []
+    for e in related:
+        n = cites.erratum(e.title[q.lang])
+        out.append(f"> {t['errata']}**{e.title[q.lang]}** — {e.truth[q.lang]}" + (f" [{n}]" if n else ""))
+    return ([""] + out) if out else []
+
+
+def category_phrase(k: Kit, note: Note, lang: str, cites: Citations) -> str:
+    t = k.phrases[lang]
+    cat = k.corpus.categories[note.category].name[lang]
+    isv = t[{"true": "yes", "partly": "partly", "false": "no"}[note.is_virtualization["value"]]]
+    mark = cites.mark(note.id, "summary", lang)
+    return t["category_phrase"].format(name=display_name(note, lang), cat=cat, is_virt=t["is_virt"], isv=isv, mark=mark).rstrip()
+
+
+def display_name(note: Note, lang: str) -> str:
+    """'半虚拟化 / Paravirtualization' -> the part in the answer's language."""
+    if " / " not in note.name:
+        return note.name
+    parts = [p.strip() for p in note.name.split(" / ")]
+    zh = [p for p in parts if has_han(p)]
+    en = [p for p in parts if not has_han(p)]
+    return (zh or parts)[0] if lang == "zh" else (en or parts)[0]
+
+
+def a_or_an(phrase: str) -> str:
+    """English indefinite article for a phrase ("an OS-level …", "a type-1 …"), with its space."""
+    return "an " if re.match(r"[aeiouAEIOU]|OS\b|NFV|ABI|API|UI\b|In-kernel", phrase) else "a "
+
+
+def same_claim(quote: str, sentence: str) -> bool:
+    """Whether a sentence repeats an errata quote (ignoring punctuation, either containing the other)."""
+    a, b = (re.sub(r"[\W_]+", "", x).lower() for x in (quote, sentence))
+    return bool(a) and bool(b) and (a in b or (len(b) >= 12 and b in a))
+
+
+def broken_quote(sentence: str) -> bool:
+    """A sentence cut inside a quotation ("」实际上…", "…更加安全,因为…」") is unreadable alone."""
+    for open_, close in (("「", "」"), ("“", "”"), ("『", "』")):
+        if sentence.count(open_) != sentence.count(close):
+            return True
+    return sentence.count('"') % 2 == 1
+
+
+def first_sentences(text: str, n: int) -> str:
+    return " ".join(split_sentences(text)[:n])
+
+
+def cell(text: str) -> str:
+    return text.replace("|", "/").replace("\n", " ")
+
+
+def source_link(s: dict) -> str:
+    return f"[{s['title']}]({s['url']})" if s.get("url") else s["title"]

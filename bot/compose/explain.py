@@ -1,0 +1,111 @@
+"""Explain and correct answers: the entity's summary and the most relevant retrieved sentences; the article's claim and the truth."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bot.chunking import Chunk
+from bot.compose.citations import Citations
+from bot.compose.common import (
+    MAX_SENTENCE_CHARS,
+    Kit,
+    axis_lines,
+    broken_quote,
+    category_phrase,
+    display_name,
+    errata_notes,
+    source_link,
+)
+from bot.question import Question
+from bot.retrieve import Hit
+from bot.text import split_sentences
+
+
+def explain(k: Kit, q: Question, hits: list[Hit], cites: Citations) -> str:
+    t = k.phrases[q.lang]
+    lines = []
+    if not q.entities and q.about_article:
+        meta = k.corpus.article.meta
+        n = cites.article()
+        lines.append(
+            t["article_meta"].format(title=meta.get("title", ""), author=meta.get("author", "")) + (f" [{n}]" if n else "")
+        )
+    if q.entities:
+        main = k.corpus.notes[q.entities[0]]
+        s = cites.mark(main.id, "summary", q.lang)
+        lines.append(f"**{display_name(main, q.lang)}**{t['colon']}{main.summary[q.lang]} {s}".rstrip())
+        lines += axis_lines(k, q, [main])
+    pool = hits
+    if q.entities and q.how:
+        # "How does X work?": make sure X's mechanism section is among the candidates.
+        how = cites.find(q.entities[0], "how", q.lang)
+        if how is not None and all(h.chunk.chunk_id != how.chunk_id for h in hits[:6]):
+            pool = [Hit(how, hits[0].score if hits else 1.0, {"lookup": 1}), *hits]
+    picked = mmr_sentences(q, pool, 4, k.tokens, k.idf)
+    body = " ".join(f"{sent} [{cites.add(chunk)}]" for chunk, sent in picked)
+    if not lines and not body:
+        return t["nothing"]
+    text = "\n\n".join(part for part in ("\n".join(lines), body) if part)
+    quoted = [sent for chunk, sent in picked if chunk.doc_id == "article"]
+    return "\n".join([text, *errata_notes(k, q, q.entities[:2], cites, quoted)]).strip()
+
+
+def correct(k: Kit, q: Question, cites: Citations) -> str:
+    t = k.phrases[q.lang]
+    out = []
+    for e in q.errata[:2]:
+        n = cites.erratum(e.title[q.lang])
+        mark = f" [{n}]" if n else ""
+        out.append(f"**{e.title[q.lang]}**")
+        out.append(f"- {t['says']}{t['colon']}「{e.quote}」")
+        out.append(f"- {t['truth']}{t['colon']}{e.truth[q.lang]}{mark}")
+        if e.sources:
+            out.append(f"- {t['sources']}{t['colon']}" + t["sep"].join(source_link(s) for s in e.sources[:3]))
+        for eid in [x for x in e.entities if k.corpus.notes[x].kind != "concept"][:2]:
+            out.append(f"- {t['ours']}{t['colon']}" + category_phrase(k, k.corpus.notes[eid], q.lang, cites))
+        out.append("")
+    return "\n".join(out).strip()
+
+
+def mmr_sentences(
+    q: Question, hits: list[Hit], k: int, tokens: Callable[[str], list[str]], idf: Callable[[str], float], lam: float = 0.7
+) -> list[tuple[Chunk, str]]:
+    """Pick k sentences relevant to the question and not redundant with each other (MMR, Carbonell & Goldstein 1998).
+
+    Relevance mixes the rank of the sentence's chunk with the IDF-weighted share of the question's
+    tokens it contains; redundancy is token-set overlap with sentences already picked.
+    """
+    qt = set(tokens(q.standalone))
+    q_weight = sum(idf(t) for t in qt) or 1.0
+    cands: list[tuple[float, Chunk, str, set[str]]] = []
+    top = max((h.score for h in hits), default=1.0) or 1.0
+    same_lang = [h for h in hits if h.chunk.lang == q.lang] or hits
+    how = q.how
+    for h in same_lang[:6]:
+        if h.chunk.heading in ("概要", "Summary"):  # front-matter digest: the summary line already says it
+            continue
+        # "How does X work?" is best answered from the notes' mechanism sections.
+        bonus = 0.5 if how and any(w in h.chunk.heading.lower() for w in ("工作原理", "how it works")) else 0.0
+        for s in split_sentences(h.chunk.text):
+            # Fragments, broken quotations and flattened lists read badly alone.
+            if not 8 <= len(s) <= MAX_SENTENCE_CHARS or broken_quote(s) or s.count(" - ") >= 3:
+                continue
+            st = set(tokens(s))
+            rel = 0.5 * (h.score / top) + 0.5 * (sum(idf(t) for t in qt & st) / q_weight) + bonus
+            cands.append((rel, h.chunk, s, st))
+    picked: list[tuple[float, Chunk, str, set[str]]] = []
+    while cands and len(picked) < k:
+
+        def mmr(c):
+            red = max((len(c[3] & p[3]) / max(1, len(c[3] | p[3])) for p in picked), default=0.0)
+            return lam * c[0] - (1 - lam) * red
+
+        best = max(cands, key=mmr)
+        cands.remove(best)
+        if any(best[2] == p[2] for p in picked):
+            continue
+        picked.append(best)
+    # Readable order: by the rank of their chunk, then their position in it.
+    order = {id(h.chunk): i for i, h in enumerate(hits)}
+    picked.sort(key=lambda p: (order.get(id(p[1]), 99), p[1].text.find(p[2])))
+    return [(p[1], p[2]) for p in picked]

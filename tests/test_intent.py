@@ -1,0 +1,100 @@
+"""The question reader's decisions, question by question, without an index (well under a second).
+
+Each row of tests/golden/intent.json is what bot/intent.py decides for a question in
+tests/golden/questions.json: the intent, the rule that chose it, the entities, the list kind and the
+yes/no and either-or flags. A changed cue word or rule changes a row, and this test fails until the
+golden file is regenerated on purpose (see tests/golden/__init__.py).
+"""
+
+import re
+import tomllib
+
+import pytest
+from golden import ask, check, questions
+
+from bot.intent import RULES
+from bot.lexicon import HERE as LEXICON
+from bot.lexicon import LexiconError, load_lexicon
+
+
+def decide(case: dict) -> dict:
+    q = ask(case)
+    return {
+        "question": case["question"],
+        "history": case["history"],
+        "intent": q.intent.value,
+        "rule": q.rule,
+        "entities": list(q.entities),
+        "categories": list(q.categories),
+        "axes": list(q.axes),
+        "list_kind": q.list_kind.value,
+        "yes_no": q.yes_no,
+        "either_or": q.either_or,
+        "standalone": q.standalone,
+    }
+
+
+ACTUAL = [decide(c) for c in questions()]
+GOLDEN = check("intent.json", ACTUAL)
+
+
+@pytest.mark.parametrize("i", range(len(ACTUAL)), ids=[c["question"][:40] for c in ACTUAL])
+def test_decision_matches_the_golden_row(i):
+    assert ACTUAL[i] == GOLDEN[i]
+
+
+def test_every_rule_decides_at_least_one_golden_question():
+    fired = {row["rule"] for row in ACTUAL}
+    named = {name for name, _, _ in RULES} | {"needs-hardware", "list-by-axis"}
+    assert named - fired == set(), "add a question to tests/golden/questions.json for each rule"
+
+
+def test_every_cue_is_used_by_the_code():
+    lex = load_lexicon()
+    source = "".join(p.read_text(encoding="utf-8") for p in [LEXICON.parent / "intent.py", *(LEXICON.parent / "compose").glob("*.py")])
+    unused = [name for name in lex.cues if f'"{name}"' not in source]
+    assert unused == []
+
+
+def test_every_phrase_key_is_used_by_the_composer():
+    lex = load_lexicon()
+    source = "".join(p.read_text(encoding="utf-8") for p in (LEXICON.parent / "compose").glob("*.py"))
+    keys = [k for k, v in lex.phrases["en"].items() if not isinstance(v, dict)]
+    unused = [k for k in keys if not re.search(rf"""["']{k}["']""", source)]
+    assert unused == []
+
+
+def _copy_lexicon(tmp_path):
+    for p in LEXICON.glob("*.toml"):
+        (tmp_path / p.name).write_text(p.read_text(encoding="utf-8"), encoding="utf-8")
+    return tmp_path
+
+
+def test_a_cue_missing_in_one_language_is_named_with_file_and_line(tmp_path):
+    folder = _copy_lexicon(tmp_path)
+    en = folder / "cues.en.toml"
+    en.write_text(en.read_text(encoding="utf-8").replace("\nmistakes = [", "\nmistake_words = ["), encoding="utf-8")
+    with pytest.raises(LexiconError, match=r"cues\.(en|zh)\.toml:\d+: `mistake"):
+        load_lexicon(folder)
+
+
+def test_a_bad_pattern_is_named_with_file_and_line(tmp_path):
+    folder = _copy_lexicon(tmp_path)
+    zh = folder / "cues.zh.toml"
+    zh.write_text(zh.read_text(encoding="utf-8").replace("'对吗',", "'对吗(',"), encoding="utf-8")
+    with pytest.raises(LexiconError, match=r"cues\.zh\.toml:\d+: bad pattern '对吗\('"):
+        load_lexicon(folder)
+
+
+def test_a_phrase_whose_slots_differ_between_languages_is_named(tmp_path):
+    folder = _copy_lexicon(tmp_path)
+    zh = folder / "phrases.zh.toml"
+    zh.write_text(zh.read_text(encoding="utf-8").replace("{a} 和 {b} 同属", "{a} 和 {x} 同属"), encoding="utf-8")
+    with pytest.raises(LexiconError, match=r"phrases\.(zh|en)\.toml:\d+: `cat_same` has slots"):
+        load_lexicon(folder)
+
+
+def test_lexicon_files_are_valid_toml_with_the_same_keys():
+    loaded = {p.name: tomllib.loads(p.read_text(encoding="utf-8")) for p in LEXICON.glob("*.toml")}
+    assert set(loaded["cues.zh.toml"]) == set(loaded["cues.en.toml"])
+    assert set(loaded["phrases.zh.toml"]) == set(loaded["phrases.en.toml"])
