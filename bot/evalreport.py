@@ -7,7 +7,20 @@ from pathlib import Path
 
 from bot.evaluation import KINDS
 
-COLS = ("cases", "pass_rate", "hit_at_5", "mrr", "refusal_accuracy", "citation_validity", "lang_match", "p50_ms", "p95_ms")
+COLS = (
+    "cases",
+    "pass_rate",
+    "hit_at_5",
+    "mrr",
+    "refusal_accuracy",
+    "citation_validity",
+    "lang_match",
+    "lead_rate",
+    "chars_p50",
+    "chars_p90",
+    "p50_ms",
+    "p95_ms",
+)
 
 
 def _fmt(v) -> str:

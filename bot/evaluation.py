@@ -31,6 +31,7 @@ class Case:
     refuse: bool
     sources: list[str]
     origin: str = ""
+    lead: list[list[str]] = field(default_factory=list)  # groups that must occur in the reply's opening
 
 
 @dataclass
@@ -53,6 +54,8 @@ class Result:
     intent: str = ""
     expect_refuse: bool = False
     judge: dict = field(default_factory=dict)
+    lead_ok: bool | None = None  # None when the case has no `expect.lead`
+    chars: int = 0  # reply length in characters
 
 
 def _fail(path: Path, line: int, msg: str) -> DatasetError:
@@ -89,10 +92,11 @@ def load_dataset(path: Path) -> list[Case]:
             raise _fail(path, no, '`history` must be a list of {"role": "user"|"assistant", "content": "..."}')
         e = d["expect"]
         groups = e.get("all", [])
-        if not isinstance(groups, list) or not all(
-            isinstance(g, list) and g and all(isinstance(s, str) and s for s in g) for g in groups
-        ):
+        if not _groups_ok(groups):
             raise _fail(path, no, "`expect.all` must be a list of non-empty lists of strings")
+        lead = e.get("lead", [])
+        if not _groups_ok(lead):
+            raise _fail(path, no, "`expect.lead` must be a list of non-empty lists of strings")
         none = e.get("none", [])
         if not isinstance(none, list) or not all(isinstance(s, str) and s for s in none):
             raise _fail(path, no, "`expect.none` must be a list of strings")
@@ -104,11 +108,48 @@ def load_dataset(path: Path) -> list[Case]:
         if any(c.id == d["id"] for c in cases):
             raise _fail(path, no, f"duplicate case id {d['id']!r}")
         cases.append(
-            Case(d["id"], d["question"], d["lang"], d["kind"], history, groups, none, e.get("refuse", False), sources, str(path))
+            Case(
+                d["id"],
+                d["question"],
+                d["lang"],
+                d["kind"],
+                history,
+                groups,
+                none,
+                e.get("refuse", False),
+                sources,
+                str(path),
+                lead,
+            )
         )
     if not cases:
         raise DatasetError(f"{path}: no cases")
     return cases
+
+
+def _groups_ok(groups) -> bool:
+    return isinstance(groups, list) and all(
+        isinstance(g, list) and g and all(isinstance(s, str) and s for s in g) for g in groups
+    )
+
+
+_MARKUP = re.compile(r"\[\d+\]|\*\*|__|(?<!\w)[*_](?=\S)|(?<=\S)[*_](?!\w)|`")
+_LINE_MARK = re.compile(r"^\s*(#{1,6}\s+|>\s?|[-*+]\s+|\d+[.)]\s+)+")
+_SENTENCE = re.compile(r"(?<=[。！？!?])|(?<=[.;])(?=\s)")
+
+
+def opening(text: str, sentences: int = 2) -> str:
+    """The reply's first sentences of prose, as `expect.lead` reads them (shared/INTERFACES.md):
+    citation markers, emphasis and heading / quote / bullet marks removed, table rule lines skipped."""
+    lines = []
+    for line in text.splitlines():
+        if re.fullmatch(r"\s*\|?\s*:?-{2,}.*", line):
+            continue
+        line = _MARKUP.sub("", _LINE_MARK.sub("", line)).strip()
+        if line:
+            lines.append(line)
+    parts = [p.strip() for p in _SENTENCE.split(" ".join(lines)) if p.strip()]
+    return " ".join(parts[:sentences])
 
 
 def ranked_entities(answer) -> list[str]:
@@ -144,6 +185,10 @@ def score_case(case: Case, answer, latency_ms: float) -> Result:
     citations_valid = markers <= set(cited) and all(c.chunk_id in retrieved_ids for c in answer.citations)
     plain = re.sub(r"\[\d+\]|[|*#>\-]", " ", text)
     lang_ok = detect_lang(plain) == case.lang
+    lead_ok = None
+    if case.lead and not case.refuse:
+        head = opening(text).lower()
+        lead_ok = all(any(s.lower() in head for s in g) for g in case.lead)
     return Result(
         case.id,
         case.question,
@@ -162,6 +207,8 @@ def score_case(case: Case, answer, latency_ms: float) -> Result:
         round(latency_ms, 2),
         answer.intent,
         case.refuse,
+        lead_ok=lead_ok,
+        chars=len(text),
     )
 
 
@@ -196,6 +243,8 @@ def summarize(results: list[Result]) -> dict:
         hits = [r.hit_at_5 for r in rs if r.hit_at_5 is not None]
         rrs = [r.rr for r in rs if r.rr is not None]
         lat = [r.latency_ms for r in rs]
+        leads = [r.lead_ok for r in rs if r.lead_ok is not None]
+        chars = [float(r.chars) for r in rs if not r.expect_refuse]
         return {
             "cases": len(rs),
             "passed": sum(r.passed for r in rs),
@@ -207,6 +256,9 @@ def summarize(results: list[Result]) -> dict:
             "lang_match": round(sum(r.lang_ok for r in rs) / len(rs), 4) if rs else 0.0,
             "p50_ms": percentile(lat, 0.5),
             "p95_ms": percentile(lat, 0.95),
+            "lead_rate": round(sum(leads) / len(leads), 4) if leads else None,
+            "chars_p50": percentile(chars, 0.5),
+            "chars_p90": percentile(chars, 0.9),
         }
 
     out = block(results)
