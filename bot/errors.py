@@ -38,3 +38,11 @@ class BadQuestion(BotError):
 
 class DatasetError(BotError):
     """An evaluation dataset line is invalid; the message names the file and line."""
+
+
+def public_message(message: str) -> str:
+    """An error message fit for anyone who can reach the server: absolute file paths become "…"."""
+    import re
+
+    # A path starts at a "/" that does not follow a word character, ":" or "/" (so URLs keep theirs).
+    return re.sub(r"(?<![\w:/.])/(?:[\w.@+-]+/)*[\w.@+-]+/?", "…", message)

@@ -11,12 +11,14 @@ from langchain_core.embeddings import Embeddings
 from bot.chunking import Chunk, chunk_corpus
 from bot.corpus import load_corpus
 from bot.errors import CorpusError, IndexCorruptError
+from bot.seams import chroma_collection
 from bot.settings import Settings
 from bot.store import (
     FORMAT_VERSION,
     GENERATION_PREFIX,
     forget_client,
     generations,
+    leased,
     open_client,
     read_all,
     read_pointer,
@@ -92,7 +94,7 @@ def ingest(
 
     gen = f"{GENERATION_PREFIX}{time.time_ns()}"
     store = vectorstore(client, gen, embeddings)
-    coll = store._collection  # LangChain's Chroma has no public call to add precomputed vectors
+    coll = chroma_collection(store)  # to add precomputed vectors
     # BM25 tokens are stored with each chunk so a server starts without re-segmenting the corpus.
     tokenizer = Tokenizer(corpus.alias_map())
     meta = {c.chunk_id: {**c.metadata(), "bm25": "\t".join(tokenizer.tokens(c.embed_text()))} for c in chunks}
@@ -147,7 +149,10 @@ def _set_aside_corrupt(settings: Settings):
 
 
 def _drop_orphans(client, keep: str) -> None:
-    """Remove generations that are not active: the previous one, and any left by a killed ingest."""
+    """Remove generations that are not active and that no running server holds a lease on: the
+    previous one once nothing answers from it (else that server deletes it when done), and any
+    left by a killed ingest."""
+    held = leased(client)
     for name in generations(client):
-        if name != keep:
+        if name != keep and name not in held:
             client.delete_collection(name)

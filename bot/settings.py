@@ -37,6 +37,9 @@ class Settings:
     slack_api_url: str = "https://slack.com/api/"
     # Requests per minute per client on /api/ask and Slack; 0 disables the limit.
     rate_limit: int = 120
+    # Reverse proxies whose X-Forwarded-For is believed (comma-separated IPs, or "*"); empty means
+    # none: clients are told apart by the address the server sees.
+    trusted_proxies: str = ""
     # Longest question accepted before truncation, in characters.
     max_question_chars: int = 2000
     # Hits returned by retrieval.
@@ -63,6 +66,7 @@ class Settings:
             slack_bot_token=_env("BOT_SLACK_BOT_TOKEN", ""),
             slack_api_url=_env("BOT_SLACK_API_URL", d.slack_api_url),
             rate_limit=int(_env("BOT_RATE_LIMIT", str(d.rate_limit))),
+            trusted_proxies=_env("BOT_TRUSTED_PROXIES", d.trusted_proxies),
             max_question_chars=int(_env("BOT_MAX_QUESTION_CHARS", str(d.max_question_chars))),
             top_k=int(_env("BOT_TOP_K", str(d.top_k))),
         )

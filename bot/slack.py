@@ -7,10 +7,13 @@ Protocol details Bolt takes care of, and that the tests check:
 - Slack expects the HTTP answer within 3 s, or it retries the delivery (same event_id, header
   X-Slack-Retry-Num). Listeners run after the ack, so answering happens in the background.
 
-What this module adds: de-duplication by event_id and by channel+ts (a mention in a DM can arrive
-as both app_mention and message) in SQLite, so a retry or a restart never answers twice, while a
-retry whose first delivery never arrived is still answered; replies in the thread with the
-thread's earlier turns as history; the slash command answered through its response_url.
+What this module adds: the headers are checked, and the body read up to a cap, before anything
+else (a malformed timestamp or signature is a 401, a body over the cap a 413, so no unsigned
+request can make the server hold more than the cap); de-duplication by event_id and by
+channel+ts (a mention in a DM can arrive as both app_mention and message) in SQLite, so a retry
+or a restart never answers twice, while a retry whose first delivery never arrived, or whose
+first answer died with its process, is still answered; replies in the thread with the thread's
+earlier turns as history; the slash command answered through its response_url.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import asyncio
 import logging
 import re
 import time
-from collections import deque
+import unicodedata
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -33,9 +36,12 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.answer import Answer
 from bot.dedup import DedupStore
-from bot.errors import BadQuestion, BotError
+from bot.errors import BadQuestion, BotError, public_message
+from bot.history import bounded
+from bot.ratelimit import RateLimiter
 from bot.settings import Settings
 from bot.slack_format import answer_messages, escape
+from bot.web import read_capped
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +52,19 @@ MAX_HISTORY_TURNS = 10
 MAX_RATE_LIMIT_RETRIES = 3
 USAGE = "Ask me about virtualization, e.g. `/vq KVM 属于哪一类虚拟化？` or `/vq How does Docker differ from a VM?`"
 _ACCEPTED_SUBTYPES = (None, "file_share", "thread_broadcast")
+# Bigger bodies are refused before they are read; Slack's are a few kB.
+MAX_BODY_BYTES = 1_000_000
+# Slack signs with the time of sending; older (or future) requests are replays.
+MAX_AGE_S = 5 * 60
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
 
 
-def mount_slack(app: FastAPI, settings: Settings, bot) -> None:
-    """Add POST /slack/events to the FastAPI app (503 with the fix when Slack is not configured)."""
+def mount_slack(app: FastAPI, settings: Settings, bot, limiter: RateLimiter | None = None) -> None:
+    """Add POST /slack/events to the FastAPI app (503 with the fix when Slack is not configured).
+
+    `limiter` is the server's one rate limiter (Slack users are keyed "slack:USER"); by default a new one.
+    """
     missing = [
         name
         for name, value in (
@@ -67,12 +82,25 @@ def mount_slack(app: FastAPI, settings: Settings, bot) -> None:
 
         return
 
-    handler = AsyncSlackRequestHandler(build_slack_app(settings, bot))
+    handler = AsyncSlackRequestHandler(build_slack_app(settings, bot, limiter=limiter))
     verifier = SignatureVerifier(settings.slack_signing_secret)
 
-    @app.post("/slack/events")
+    @app.post(
+        "/slack/events",
+        summary="Slack Events API and the /vq slash command",
+        description="Every request must carry Slack's signature headers; see slack/README.md.",
+        responses={
+            200: {"description": "acknowledged; the answer follows in the thread"},
+            **{code: {"description": why, "content": {"application/json": {"schema": _ERROR_SCHEMA}}} for code, why in _ERRORS},
+        },
+    )
     async def slack_events(request: Request):
-        raw = await request.body()
+        problem = unsigned(request.headers, time.time())
+        if problem:  # checked before a byte of the body is read
+            return JSONResponse({"error": problem}, status_code=401)
+        raw = await read_capped(request, MAX_BODY_BYTES)
+        if raw is None:
+            return JSONResponse({"error": f"body over {MAX_BODY_BYTES} bytes"}, status_code=413)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:  # Slack always sends UTF-8
@@ -82,7 +110,37 @@ def mount_slack(app: FastAPI, settings: Settings, bot) -> None:
         problem = malformed(text, request.headers.get("content-type"))
         if problem:  # Bolt would fail on these with a 500 (and Slack would retry them)
             return JSONResponse({"error": problem}, status_code=400)
-        return await handler.handle(request)
+        return await handler.handle(_replayed(request, raw))
+
+
+_ERROR_SCHEMA = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
+_ERRORS = [
+    (400, "signed, but not something Slack sends"),
+    (401, "missing, malformed, stale or wrong signature headers"),
+    (413, f"body over {MAX_BODY_BYTES} bytes"),
+    (503, "Slack is not configured on this server"),
+]
+
+
+def unsigned(headers, now: float) -> str:
+    """Why the signature headers cannot be right, or "" when they are worth checking against the body."""
+    timestamp = headers.get("x-slack-request-timestamp", "")
+    if not _TIMESTAMP.fullmatch(timestamp):
+        return "missing or malformed X-Slack-Request-Timestamp"
+    if abs(now - int(timestamp)) > MAX_AGE_S:
+        return "X-Slack-Request-Timestamp is more than 5 minutes off"
+    if not _SIGNATURE.fullmatch(headers.get("x-slack-signature", "")):
+        return "missing or malformed X-Slack-Signature"
+    return ""
+
+
+def _replayed(request: Request, raw: bytes) -> Request:
+    """The same request with its body already read, for Bolt (which reads it again)."""
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": raw, "more_body": False}
+
+    return Request(request.scope, receive)
 
 
 def malformed(text: str, content_type: str | None) -> str:
@@ -98,7 +156,7 @@ def malformed(text: str, content_type: str | None) -> str:
     return ""
 
 
-def build_slack_app(settings: Settings, bot, store: DedupStore | None = None) -> AsyncApp:
+def build_slack_app(settings: Settings, bot, store: DedupStore | None = None, limiter: RateLimiter | None = None) -> AsyncApp:
     """The Bolt app with our listeners; its Web API client talks to settings.slack_api_url."""
     client = AsyncWebClient(
         token=settings.slack_bot_token,
@@ -106,7 +164,9 @@ def build_slack_app(settings: Settings, bot, store: DedupStore | None = None) ->
         retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=MAX_RATE_LIMIT_RETRIES)],
     )
     slack = AsyncApp(signing_secret=settings.slack_signing_secret, client=client)
-    responder = SlackResponder(bot, store or DedupStore.in_data_dir(settings.data_dir), RateLimiter(settings.rate_limit))
+    responder = SlackResponder(
+        bot, store or DedupStore.in_data_dir(settings.data_dir), limiter or RateLimiter(settings.rate_limit)
+    )
     slack.event("app_mention")(responder.on_mention)
     slack.event("message")(responder.on_message)
     slack.command("/vq")(responder.on_command)
@@ -137,11 +197,12 @@ class SlackResponder:
         if body.get("event_id"):
             keys.insert(0, f"event:{body['event_id']}")
         if not self.store.claim(keys):
-            log.info("slack: already answered %s", " / ".join(keys))
+            log.info("slack: already answered or being answered: %s", " / ".join(keys))
             return
+        # From here until `done`, a crash leaves the keys "in progress": a retry then answers.
         thread_ts = event.get("thread_ts") or ts
         question = clean_text(event.get("text", ""), context.bot_user_id)
-        if not self.limiter.allow(event.get("user", "")):
+        if not self.limiter.allow(f"slack:{event.get('user', '')}"):
             answer = _notice("You are asking faster than I can answer; please try again in a minute.")
         else:
             history = await self._history(client, channel, event.get("thread_ts"), ts, context.bot_user_id, context.bot_id)
@@ -153,14 +214,15 @@ class SlackResponder:
                 )
             except Exception:  # logged, never retried: the post may have reached Slack
                 log.exception("slack: chat.postMessage to %s failed", channel)
-                return
+                break
+        self.store.done(keys)
 
     async def on_command(self, ack, command: dict) -> None:
         question = clean_text(command.get("text", ""), None)
         if not question:
             await ack(text=USAGE)
             return
-        if not self.limiter.allow(command.get("user_id", "")):
+        if not self.limiter.allow(f"slack:{command.get('user_id', '')}"):
             await ack(text="You are asking faster than I can answer; please try again in a minute.")
             return
         await ack(text=f"Looking that up: {escape(question)}")
@@ -183,11 +245,11 @@ class SlackResponder:
         if not question:
             return _notice(USAGE)
         try:
-            return await asyncio.to_thread(self.bot.ask, question, history)
+            return await asyncio.to_thread(self.bot.ask, question, bounded(history))
         except BadQuestion as e:
             return _notice(f"{e}. {USAGE}")
         except BotError as e:  # e.g. the index is missing: say so instead of a generic apology
-            return _notice(str(e))
+            return _notice(public_message(str(e)))
         except Exception:
             log.exception("slack: answering %r failed", question)
             return _notice("Sorry, something went wrong while answering; please try again.")
@@ -222,27 +284,6 @@ class SlackResponder:
         return turns[-MAX_HISTORY_TURNS:]
 
 
-class RateLimiter:
-    """At most `per_minute` questions per Slack user in any 60 s; 0 disables the limit."""
-
-    def __init__(self, per_minute: int, clock=time.monotonic) -> None:
-        self.per_minute = per_minute
-        self.clock = clock
-        self.hits: dict[str, deque[float]] = {}
-
-    def allow(self, key: str) -> bool:
-        if self.per_minute <= 0:
-            return True
-        now = self.clock()
-        hits = self.hits.setdefault(key, deque())
-        while hits and hits[0] <= now - 60:
-            hits.popleft()
-        if len(hits) >= self.per_minute:
-            return False
-        hits.append(now)
-        return True
-
-
 def is_ignorable(event: dict, bot_user_id: str | None, bot_id: str | None = None) -> bool:
     """True for bot messages (ours or others'), edits, joins and other non-question events."""
     if event.get("bot_id") or event.get("subtype") not in _ACCEPTED_SUBTYPES:
@@ -256,7 +297,12 @@ def _well_formed(event: dict) -> bool:
 
 
 def clean_text(text: str, bot_user_id: str | None) -> str:
-    """Slack message text -> the question: drop the bot's mention, unwrap links, unescape &amp; etc."""
+    """Slack message text -> the question: drop the bot's mention, unwrap links, unescape &amp; etc.
+
+    Invisible format characters (bidi overrides, zero-width joiners, word joiners: Unicode's Cf)
+    go too, so the question echoed in "asked:" reads as what the user sees.
+    """
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
     if bot_user_id:
         text = re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>", " ", text)
     text = re.sub(r"<@([A-Z0-9]+)\|([^>]+)>", r"@\2", text)

