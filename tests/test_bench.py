@@ -1,12 +1,13 @@
 import json
 from pathlib import Path
 
-from bot.bench import measure_growth, plot, write_report
-from bot.benchworker import eval_cases
+from bench.growth import measure_growth
+from bench.report import plot, write_report
+from bench.synth import generate_corpus
+from bench.worker import eval_cases
 from bot.corpus import load_corpus
 from bot.embeddings import FakeEmbeddings
 from bot.indexing import ingest
-from bot.synth import generate_corpus
 
 
 def _files(root: Path) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""One measured process for the benchmark: `python -m bot.benchworker MODE --data DIR [--quick]` prints one JSON line.
+"""One measured process for the benchmark: `python -m bench.worker MODE --data DIR [--quick]` prints one JSON line.
 
 Each system (ours, the stock recipe) ingests in one process and answers in another, so the peak RSS
 of the answering process is its own and not the ingest's.
@@ -18,8 +18,8 @@ from pathlib import Path
 
 from langchain_core.embeddings import Embeddings
 
-from bot.evaluation import Case, load_dataset, percentile, score_case, summarize
 from bot.settings import REPO_ROOT, Settings
+from evals.scoring import Case, load_dataset, percentile, score_case, summarize
 
 QUICK_CASES = 60
 
@@ -113,7 +113,7 @@ def _minilm():
 
 
 def stock_ingest(data: Path) -> dict:
-    from bot import baseline
+    from bench import baseline
 
     t0 = time.perf_counter()
     emb = _minilm()
@@ -124,7 +124,7 @@ def stock_ingest(data: Path) -> dict:
 
 
 def stock_eval(data: Path, quick: bool) -> dict:
-    from bot import baseline
+    from bench import baseline
 
     t0 = time.perf_counter()
     emb = _minilm()
@@ -140,7 +140,7 @@ def stock_eval(data: Path, quick: bool) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bot.benchworker")
+    p = argparse.ArgumentParser(prog="python -m bench.worker")
     p.add_argument("mode", choices=("ours-ingest", "ours-eval", "stock-ingest", "stock-eval"))
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--quick", action="store_true")
