@@ -37,6 +37,7 @@ class Answer:
     notices: list[str] = field(default_factory=list)
     question: str = ""
     standalone: str = ""
+    curated: str = ""  # id of the curated Q&A pair the answer comes from, if any
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -13,12 +13,14 @@ from bot.chunking import Chunk
 from bot.compose import Composer
 from bot.compose.citations import SECTION_WORDS
 from bot.corpus import Corpus, load_corpus
-from bot.embeddings import embeddings_name, make_embeddings
+from bot.embeddings import embeddings_name, make_embeddings, preload
 from bot.intent import Interpreter
+from bot.qa_match import QaMatch, QaMatcher, cache_path, load_features, phrasing_vectors, save_features
 from bot.question import Intent, Question
 from bot.retrieve import Hit, Retriever
 from bot.settings import Settings
 from bot.store import load_index
+from bot.text import alias_fingerprint
 
 
 @dataclass
@@ -27,21 +29,37 @@ class _State:
     history: list[dict]
     q: Question | None = None
     hits: list[Hit] = field(default_factory=list)
+    match: QaMatch | None = None  # the curated Q&A pair that answers, if one does
     extra: list[Chunk] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     answer: Answer | None = None
 
 
+# Curated pairs about mechanisms or history cannot answer a classification question.
+MECHANISM_ASKS = ("how", "why", "history", "practice")
+
+
 class Bot:
     """Everything needed to answer, loaded once: corpus, index, retriever, composer, optional LLM."""
 
-    def __init__(self, settings: Settings, corpus: Corpus, retriever: Retriever, llm=None, embedder: str = "") -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        corpus: Corpus,
+        retriever: Retriever,
+        llm=None,
+        embedder: str = "",
+        qa: QaMatcher | None = None,
+    ) -> None:
         self.settings = settings
         self.corpus = corpus
         self.retriever = retriever
-        self.interpreter = Interpreter(corpus, settings.max_question_chars, retriever.on_topic, retriever.knows)
+        self.interpreter = Interpreter(
+            corpus, settings.max_question_chars, retriever.on_topic, retriever.knows, mentioned=retriever.mentions
+        )
         self.composer = Composer(corpus, retriever.idf, retriever.tokenizer.tokens)
         self.llm = llm  # an LlmAnswerer, or None for the offline composer
+        self.qa = qa  # matches questions to curated Q&A pairs; None answers from the notes alone
         self.embedder = embedder
         # The article's and the errata's chunks, for lookups that name no entity.
         self._special_chunks = [c for c in retriever.chunks if c.doc_id in ("article", "notes/article-errata")]
@@ -53,6 +71,7 @@ class Bot:
     def from_settings(cls, settings: Settings, embeddings=None) -> Bot:
         """Load corpus, index and models as configured (the slow part: ~2 s with the default embedder)."""
         emb = embeddings or make_embeddings(settings.embeddings)
+        preload(emb)  # the encoder loads in a background thread while the steps below run
         name = embeddings_name(emb)
         corpus = load_corpus(settings.corpus_dir)
         index = load_index(settings, emb, name)
@@ -62,7 +81,15 @@ class Bot:
             from bot.llm import LlmAnswerer
 
             llm = LlmAnswerer.from_settings(settings)
-        bot = cls(settings, corpus, retriever, llm, name)
+        cache = cache_path(settings.index_dir, name)
+        vectors = phrasing_vectors(corpus.qa, emb, cache)
+        fingerprint, features_file = alias_fingerprint(corpus.alias_map()), cache.with_suffix(".features.json")
+        known = load_features(features_file, fingerprint)
+        before = len(known)
+        qa = QaMatcher(corpus.qa, vectors, retriever.matcher, retriever.tokenizer.tokens, retriever.idf, known=known)
+        if len(known) != before:
+            save_features(features_file, fingerprint, known)
+        bot = cls(settings, corpus, retriever, llm, name, qa)
         emb.embed_query("warm up")  # load the encoder now, not on the first user's question
         return bot
 
@@ -111,8 +138,13 @@ class Bot:
                 # category ("hypervisor") would otherwise crowd them out of the top hits.
                 members = [m for cid in s.q.categories for m in self.corpus.categories[cid].members]
                 entities = list(dict.fromkeys(members + [e for e in entities if self.corpus.notes[e].kind != "concept"]))
-            s.hits = self.retriever.search(s.q.standalone, self.settings.top_k, entities=entities, lang=s.q.lang)
+            vector = self.retriever.embeddings.embed_query(s.q.standalone)
+            s.hits = self.retriever.search(s.q.standalone, self.settings.top_k, entities=entities, lang=s.q.lang, vector=vector)
             self._promote_correction(s)
+            if self.qa is not None and s.q.entities:
+                s.match = self.qa.match(s.q.standalone, s.q.entities, vector, own_words=s.q.text if s.q.followup else "")
+                if s.match is not None and s.q.intent == Intent.CLASSIFY and s.match.pair.ask in MECHANISM_ASKS:
+                    s.match = None  # "How would you classify X?" asks for a category, not how X works
         s.timings["retrieve"] = (time.perf_counter() - t0) * 1000
         return s
 
@@ -128,7 +160,7 @@ class Bot:
         return s
 
     def _composed(self, s: _State, notices: list[str] | None = None) -> Answer:
-        text, cites = self.composer.compose(s.q, s.hits, lambda e, sec, lang: self.lookup(s, e, sec, lang))
+        text, cites = self.composer.compose(s.q, s.hits, lambda e, sec, lang: self.lookup(s, e, sec, lang), s.match)
         return self.make_answer(s, text, cites, "composer", notices)
 
     def _llm_request(self, s: _State):
@@ -139,6 +171,8 @@ class Bot:
             hits=s.hits,
             finish=lambda text, cites, backend: self.make_answer(s, text, cites, backend),
             fallback=lambda note: self._composed(s, [note]),
+            fetch=lambda entity, section, lang: self.lookup(s, entity, section, lang),
+            match=s.match,
         )
 
     def _promote_correction(self, s: _State) -> None:
@@ -185,6 +219,7 @@ class Bot:
             notices=[*q.notices, *(notices or [])],
             question=q.text,
             standalone=q.standalone,
+            curated=s.match.pair.id if s.match and backend == "composer" else "",
         )
 
     def lookup(self, s: _State, entity: str, section: str, lang: str) -> Chunk | None:

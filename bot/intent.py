@@ -1,6 +1,6 @@
 """Understand a question: clean it, resolve follow-ups, find the entities, and decide once what is asked.
 
-The cue words are data (bot/lexicon/cues.*.toml); this module holds the decisions: an ordered list of
+The cue words are data (bot/lexicon/cues.*.toml); this module gathers the facts; the ordered list of
 named rules (RULES) picks the intent, and the result is one frozen Question the later steps only read.
 Nothing here knows any particular question.
 """
@@ -10,79 +10,16 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from bot.corpus import Corpus, Erratum
 from bot.errors import BadQuestion
 from bot.lexicon import Lexicon, load_lexicon
 from bot.question import Intent, ListKind, Question
-from bot.text import AliasMatcher, clean, detect_lang, normalize, terms
+from bot.rules import NO_ERRATA_RULES, RULES, Facts
+from bot.text import AliasMatcher, clean, detect_lang, has_han, normalize, terms
 
 FUZZY_CUTOFF = 0.85  # difflib ratio: "dockr"~"docker" (0.91) passes, "virtual"~"virtualbox" (0.82) does not
 HISTORY_TURNS = 10  # earlier turns a follow-up may refer to
-
-
-@dataclass(frozen=True)
-class _Facts:
-    """What the rules look at: the text the intent is read from, and what it names."""
-
-    text: str
-    entities: tuple[str, ...]
-    techs: tuple[str, ...]  # the named entities that are technologies, not concepts
-    concepts_only: bool  # every named entity is a concept (and at least one is named)
-    categories: tuple[str, ...]
-    errata: tuple[Erratum, ...]
-    followup: bool  # entities were carried over from earlier turns
-    on_topic: bool
-    cue: Callable[[str], bool]
-
-    @property
-    def names_nothing(self) -> bool:
-        return not self.entities and not self.categories
-
-    @property
-    def listing(self) -> bool:
-        return bool(self.cue("list") and (self.categories or self.concepts_only or not self.entities))
-
-    @property
-    def strong_compare(self) -> bool:
-        return self.cue("strong_compare")
-
-
-def _compares(f: _Facts) -> bool:
-    if len(f.entities) < 2:
-        return False
-    # "Is paravirtualization a kind of X?" names two things but asks for one classification.
-    if len(f.techs) == 1 and f.cue("classify") and not f.strong_compare:
-        return False
-    yes_no = f.cue("yes_no") and not f.strong_compare
-    # A yes/no question about one thing ("那用它必须装 docker 吗") is not a request for a table.
-    return f.strong_compare or (not yes_no and (f.cue("compare") or f.followup or len(f.techs) >= 2))
-
-
-# The rules, in order: the first whose test holds decides the intent. tests/test_intent.py has a case for each.
-RULES: tuple[tuple[str, Callable[[_Facts], bool], Intent], ...] = (
-    ("injection", lambda f: f.cue("injection"), Intent.REFUSE),
-    ("out-of-scope", lambda f: f.cue("out_of_scope"), Intent.REFUSE),
-    ("small-talk", lambda f: f.names_nothing and not f.cue("domain") and f.cue("chat"), Intent.CHAT),
-    ("off-topic", lambda f: f.names_nothing and not f.cue("domain") and not f.on_topic, Intent.REFUSE),
-    ("all-categories", lambda f: f.names_nothing and f.cue("list") and f.cue("all_categories"), Intent.LIST),
-    ("techniques", lambda f: f.names_nothing and f.cue("techniques"), Intent.LIST),
-    ("article-mistakes", lambda f: not f.entities and f.cue("article") and f.cue("mistakes"), Intent.LIST),
-    # "文章里提到的容器运行时有哪些" lists; it does not correct.
-    ("list-named", lambda f: f.listing and bool(f.categories or not f.errata), Intent.LIST),
-    ("correct", lambda f: bool(f.errata) and (f.cue("correct_source") or f.cue("correct_check")), Intent.CORRECT),
-    ("list", lambda f: f.listing, Intent.LIST),
-    ("compare", _compares, Intent.COMPARE),
-    ("classify", lambda f: bool(f.techs) and bool(f.cue("classify") or f.categories), Intent.CLASSIFY),
-    # "is paravirtualization a kind of hardware-assisted ...?"
-    ("classify-concept", lambda f: bool(f.entities) and not f.categories and f.cue("classify"), Intent.CLASSIFY),
-    ("explain", lambda f: True, Intent.EXPLAIN),
-)
-
-
-# Rules whose answer is fixed or a whole listing: no erratum applies to them.
-NO_ERRATA_RULES = {"injection", "out-of-scope", "small-talk", "off-topic", "all-categories", "techniques", "article-mistakes"}
 
 
 class Interpreter:
@@ -95,6 +32,7 @@ class Interpreter:
         on_topic: Callable[[str], bool] | None = None,
         known_word: Callable[[str], bool] | None = None,
         lexicon: Lexicon | None = None,
+        mentioned: Callable[[str], bool] | None = None,
     ) -> None:
         self.corpus = corpus
         self.max_chars = max_chars
@@ -103,6 +41,8 @@ class Interpreter:
         # without a retriever to tell, such questions are out of scope.
         self.on_topic = on_topic or (lambda text: False)
         self.known_word = known_word or (lambda word: True)
+        # Whether any corpus text uses a Latin word at all (case-insensitive): names it never uses are not covered.
+        self.mentioned = mentioned or (lambda word: True)
         self._latin_aliases = {
             normalize(a): e for a, e in corpus.alias_map().items() if re.fullmatch(r"[a-z][a-z0-9\-]{3,}", normalize(a))
         }
@@ -164,7 +104,10 @@ class Interpreter:
             cats += [c.id for c in self.corpus.categories.values() if c.is_virtualization == "false" and c.id not in cats]
         errata = self.match_errata(intent_text, ents)
         axes = tuple(axis for axis, cue in self.lex.axis_cues.items() if cue.search(intent_text))
-        rule, intent, ents = self._decide(intent_text, ents, cats, errata, axes, followup=bool(carried))
+        uncovered = self._unknown_names(text)
+        rule, intent, ents = self._decide(
+            intent_text, ents, cats, errata, axes, followup=bool(carried), uncovered=bool(uncovered)
+        )
         if rule in NO_ERRATA_RULES:
             errata = []
         q_terms = terms(intent_text)
@@ -185,15 +128,28 @@ class Interpreter:
             yes_no=self.has("yes_no", text),
             either_or=self.has("either_or", text),
             how=self.has("how", text),
+            why=self.has("why", text),
+            trouble=self.has("trouble", text),
+            what=self.has("what", text) or self.has("overview", text),
             about_article=self.has("article", text),
+            asks_virtualization=self.has("asks_virtualization", text),
+            followup=bool(carried),
+            uncovered=tuple(uncovered),
             rule=rule,
         )
 
     def _decide(
-        self, text: str, ents: list[str], cats: list[str], errata: list[Erratum], axes: tuple[str, ...], followup: bool
+        self,
+        text: str,
+        ents: list[str],
+        cats: list[str],
+        errata: list[Erratum],
+        axes: tuple[str, ...],
+        followup: bool,
+        uncovered: bool = False,
     ) -> tuple[str, Intent, list[str]]:
         notes = self.corpus.notes
-        facts = _Facts(
+        facts = Facts(
             text=text,
             entities=tuple(ents),
             techs=tuple(e for e in ents if notes[e].kind != "concept"),
@@ -202,6 +158,7 @@ class Interpreter:
             errata=tuple(errata),
             followup=followup,
             on_topic=bool(ents or cats or self.has("domain", text) or self.on_topic(text)),
+            uncovered=uncovered,
             cue=lambda name: self.has(name, text),
         )
         rule, intent = next((name, intent) for name, test, intent in RULES if test(facts))
@@ -248,6 +205,25 @@ class Interpreter:
             if close:
                 found.append((m.start(), self._latin_aliases[close[0]]))
         return list(dict.fromkeys(e for _, e in sorted(found)))
+
+    def _unknown_names(self, text: str) -> list[str]:
+        """Product-like names no note mentions ("Nutanix AHV", "bhyve 和 KVM"): Latin words in a Chinese
+        question, or capitalised words after the first in an English one, that the corpus never uses and
+        that are not a typo of an alias. The answer then says what is not covered instead of guessing."""
+        chinese = has_han(text)
+        names: list[list[tuple[int, int]]] = []  # runs of adjacent unknown words ("Nutanix AHV")
+        for m in re.finditer(r"[A-Za-z][A-Za-z0-9\-]{2,}", text):
+            word, low = m.group(), m.group().lower()
+            if self.mentioned(low) or self.entities.find(word):
+                continue
+            if difflib.get_close_matches(low, self._latin_aliases, n=1, cutoff=FUZZY_CUTOFF):
+                continue
+            if chinese or (m.start() > 0 and any(c.isupper() for c in word)):
+                if names and text[names[-1][-1][1] : m.start()] == " ":
+                    names[-1].append(m.span())
+                else:
+                    names.append([m.span()])
+        return list(dict.fromkeys(text[run[0][0] : run[-1][1]] for run in names))
 
     def _user_turns(self, history: list[dict]) -> list[str]:
         """Earlier user turns, most recent first (assistant turns mention too much)."""

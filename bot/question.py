@@ -52,5 +52,11 @@ class Question:
     yes_no: bool = False  # "KVM 是一型吗", "Is Hyper-V type 2?": the answer opens with yes or no
     either_or: bool = False  # "type 1 or type 2?": the answer names the one that holds
     how: bool = False  # "how does it work": the mechanism section answers
+    why: bool = False  # "why is it fast": the reason answers
+    trouble: bool = False  # a problem report ("报错", "fails to start"): not covered as troubleshooting
+    what: bool = False  # "what is X", "tell me about X": the entity's summary answers
     about_article: bool = False  # the question is about the article itself
+    asks_virtualization: bool = False  # "算不算虚拟化", "is it virtualization": the verdict answers
+    followup: bool = False  # entities were carried over from earlier turns
+    uncovered: tuple[str, ...] = ()  # product-like names no note covers ("Nutanix AHV")
     rule: str = ""  # the name of the rule that decided the intent (for tests and debugging)

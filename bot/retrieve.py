@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -67,6 +68,7 @@ class Retriever:
         self._bm25 = bm25s.BM25()
         self._bm25.index(tokenized, show_progress=False)
         self._df = Counter(t for toks in tokenized for t in set(toks))
+        self._words: set[str] | None = None  # built on first use: only questions with unknown-looking names need it
         # Chunk positions by the entity they are about, and by every entity they mention: the alias
         # boost then touches only those chunks, so a query's cost does not grow with the corpus.
         self._about: dict[str, list[int]] = {}
@@ -80,6 +82,12 @@ class Retriever:
         """Inverse document frequency of a token over the chunks (0 for unknown tokens)."""
         df = self._df.get(token, 0)
         return math.log(len(self.chunks) / df) if df else 0.0
+
+    def mentions(self, word: str) -> bool:
+        """Whether any chunk uses this Latin word (lower case), as written, not as tokenised."""
+        if self._words is None:
+            self._words = {w.lower() for c in self.chunks for w in re.findall(r"[A-Za-z][A-Za-z0-9\-]*", c.embed_text())}
+        return word.lower() in self._words
 
     def knows(self, token: str) -> bool:
         """Whether the corpus uses this token at all."""
@@ -102,9 +110,19 @@ class Retriever:
     def entities_in(self, text: str) -> list[str]:
         return self.matcher.find(text)
 
-    def search(self, query: str, k: int = 8, *, entities: list[str] | None = None, lang: str | None = None) -> list[Hit]:
-        """Top-k chunks for a query; `entities` defaults to those the query names."""
-        named = set(self.entities_in(query) if entities is None else entities)
+    def search(
+        self,
+        query: str,
+        k: int = 8,
+        *,
+        entities: list[str] | None = None,
+        lang: str | None = None,
+        vector: list[float] | None = None,
+    ) -> list[Hit]:
+        """Top-k chunks for a query; `entities` defaults to those the query names, `vector` to the query's embedding."""
+        # An ordered set: the order entities are visited in decides which hit a missing entity displaces,
+        # and a plain set's order changes with each process's hash seed.
+        named = dict.fromkeys(self.entities_in(query) if entities is None else entities)
         lang = lang or detect_lang(query)
         scores: dict[int, float] = {}
         ranks: dict[int, dict[str, int]] = {}
@@ -115,7 +133,7 @@ class Retriever:
             scores[int(i)] = scores.get(int(i), 0.0) + 1.0 / (RRF_K + r + 1)
             ranks.setdefault(int(i), {})["bm25"] = r + 1
 
-        vec = self.embeddings.embed_query(query)
+        vec = vector if vector is not None else self.embeddings.embed_query(query)
         try:
             docs = self.index.store.similarity_search_by_vector(vec, k=min(DENSE_CANDIDATES, len(self.chunks)))
         except Exception as exc:  # a Chroma server that went away, or files damaged under us
@@ -156,7 +174,7 @@ class Retriever:
         """Every chunk whose main entity is `entity`, in index order."""
         return [self.chunks[i] for i in self._about.get(entity, ())]
 
-    def _diversify(self, hits: list[Hit], k: int, named: set[str]) -> list[Hit]:
+    def _diversify(self, hits: list[Hit], k: int, named: dict[str, None]) -> list[Hit]:
         """At most per_doc chunks per document, and every named entity represented when it has chunks."""
         out: list[Hit] = []
         per: dict[str, int] = {}
@@ -176,7 +194,7 @@ class Retriever:
         return sorted(top, key=lambda h: -h.score)
 
 
-def _least_needed(top: list[Hit], named: set[str]) -> int:
+def _least_needed(top: list[Hit], named: dict[str, None]) -> int:
     """Index of the hit to give up for a missing entity: the lowest-ranked one about an unnamed
     entity, else the lowest-ranked one whose entity has other hits left (never a sole representative)."""
     counts = Counter(h.chunk.entity for h in top)

@@ -15,10 +15,12 @@ from bot.compose.citations import Citations
 from bot.compose.classify import classify
 from bot.compose.common import Kit
 from bot.compose.compare import compare
-from bot.compose.explain import correct, explain
+from bot.compose.curated import curated
+from bot.compose.explain import correct, explain, not_covered, troubleshooting
 from bot.compose.listing import listing
 from bot.corpus import Corpus
 from bot.lexicon import Lexicon, load_lexicon
+from bot.qa_match import QaMatch
 from bot.question import Intent, Question
 from bot.retrieve import Hit
 from bot.text import terms
@@ -43,7 +45,14 @@ class Composer:
             tokens=tokens or (lambda text: sorted(terms(text))),
         )
 
-    def compose(self, q: Question, hits: list[Hit], fetch: Callable[[str, str, str], Chunk | None]) -> tuple[str, list[Citation]]:
+    def compose(
+        self,
+        q: Question,
+        hits: list[Hit],
+        fetch: Callable[[str, str, str], Chunk | None],
+        match: QaMatch | None = None,
+    ) -> tuple[str, list[Citation]]:
+        """The answer text and its citations; a matched curated pair answers first when there is one."""
         k = self.kit
         cites = Citations(hits, fetch)
         t = k.phrases[q.lang]
@@ -51,6 +60,12 @@ class Composer:
             return t["refuse"], []
         if q.intent == Intent.CHAT:
             return t["chat"], []
+        if match is not None:
+            return curated(k, q, match, cites), cites.list
+        if q.rule == "not-covered":
+            return not_covered(k, q, hits), []
+        if q.trouble and q.intent != Intent.CORRECT:
+            return troubleshooting(k, q, hits, cites), cites.list
         if q.intent == Intent.CORRECT and q.errata:
             return correct(k, q, cites), cites.list
         if q.intent == Intent.COMPARE and len(q.entities) >= 2:

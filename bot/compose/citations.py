@@ -15,6 +15,9 @@ SECTION_WORDS = {
     "classification": ("分类与理由", "classification"),
     "compare": ("与相近技术比较", "compared with neighbours"),
     "how": ("工作原理", "how it works"),
+    "what": ("是什么", "what it is"),
+    "misconceptions": ("常见误解", "misconceptions"),
+    "practice": ("实际使用", "in practice"),
 }
 
 

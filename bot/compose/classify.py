@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from bot.compose.citations import Citations
-from bot.compose.common import Kit, a_or_an, axis_lines, display_name, errata_notes, first_sentences
+from bot.compose.common import Kit, a_or_an, axis_lines, display_name, errata_notes, first_clause
 from bot.corpus import Note
 from bot.question import Question
 
@@ -28,6 +28,12 @@ def classify(k: Kit, q: Question, cites: Citations) -> str:
                 name=display_name(main, q.lang), cat=(c := k.corpus.categories[main.category].name[q.lang]), a_cat=a_or_an(c)
             )
         )
+    elif q.yes_no and q.asks_virtualization and not q.categories:
+        lines.append(verdict_line(k, main, q.lang))
+    elif q.yes_no and q.either_or and len(asked_all) > 1:
+        # "a hypervisor or a container thing?": name the one that holds, not a yes and a no.
+        holds = [e for e in asked_all if asked_holds(k, main, e)]
+        lines += [asked_line(k, main, e, q.lang, choice=True) for e in holds[:1]] or [asked_line(k, main, asked_all[0], q.lang)]
     elif q.yes_no:
         for e in asked_all:
             lines.append(asked_line(k, main, e, q.lang))
@@ -36,45 +42,60 @@ def classify(k: Kit, q: Question, cites: Citations) -> str:
     lines += axis_lines(k, q, [main])
     lines.append("")
     isv = main.is_virtualization
-    lines.append(
-        f"- **{t['is_virt']}**{t['colon']}{t[{'true': 'yes', 'partly': 'partly', 'false': 'no'}[isv['value']]]} — {isv[q.lang]}"
-    )
+    if not (q.yes_no and q.asks_virtualization):
+        lines.append(
+            f"- **{t['is_virt']}**{t['colon']}{t[{'true': 'yes', 'partly': 'partly', 'false': 'no'}[isv['value']]]} — {isv[q.lang]}"
+        )
+    # The two properties that decide a category; the others are in the note and in comparisons.
     lines.append(f"- **{t['why']}**{t['colon']}")
-    for axis in ("virtualizes", "host_kernel", "hardware_support", "guest_modification"):
-        lines.append(f"  - {k.corpus.axes[axis][q.lang]}{t['colon']}{main.axes[axis][q.lang]}")
+    for axis in ("virtualizes", "host_kernel"):
+        if axis not in q.axes[:2]:
+            lines.append(f"  - {k.corpus.axes[axis][q.lang]}{t['colon']}{first_clause(main.axes[axis][q.lang])}")
     if main.techniques:
         names = t["comma"].join(display_name(k.corpus.notes[x], q.lang) for x in main.techniques)
         lines.append(f"- **{t['techniques']}**{t['colon']}{names}")
-    group_line = article_grouping(k, main, q.lang)
+    # The article's own grouping only when the question is about the article; where the article is
+    # wrong about this entity, errata_notes below says so if the question touches the claim.
+    group_line = article_grouping(k, main, q.lang) if q.about_article else ""
     if group_line:
         lines.append(f"- **{t['article_group']}**{t['colon']}{group_line}")
-    cls = cites.section(main.id, "classification", q.lang)
-    if cls:
-        chunk, n = cls
-        lines += ["", f"{first_sentences(chunk.text, 2)} [{n}]"]
     lines += errata_notes(k, q, [main.id], cites)
     return "\n".join(lines).strip()
 
 
-def asked_line(k: Kit, main: Note, asked: str, lang: str) -> str:
+def verdict_line(k: Kit, main: Note, lang: str) -> str:
+    """ "Is it virtualization?" answered first: yes, partly or no, with the note's reason."""
+    isv = main.is_virtualization
+    key = {"true": "verdict_yes", "partly": "verdict_partly", "false": "verdict_no"}[isv["value"]]
+    return k.phrases[lang][key].format(name=display_name(main, lang), reason=isv[lang])
+
+
+def asked_holds(k: Kit, main: Note, asked: str) -> bool:
+    """Whether `main` is in the asked category, or uses / is named by the asked concept."""
+    return _asked(k, main, asked, "en")[0]
+
+
+def _asked(k: Kit, main: Note, asked: str, lang: str) -> tuple[bool, str, str]:
+    """(holds, relation word, the asked thing's name) for "is MAIN a/an ASKED?"."""
     t = k.phrases[lang]
     if asked in k.corpus.categories:
-        what = k.corpus.categories[asked].name[lang]
-        yes = main.category == asked
-        rel = t["rel_category"]
-    else:
-        note = k.corpus.notes[asked]
-        what = display_name(note, lang)
-        # "Is KVM a hypervisor?": yes when the concept is one of its techniques or names its category.
-        concept = re.sub(r"\s*\(.*?\)", "", display_name(note, "en")).lower()
-        names_category = concept in k.corpus.categories[main.category].name["en"].lower()
-        yes = asked in main.techniques or names_category
-        rel = t["rel_category"] if names_category else t["rel_technique"]
+        return main.category == asked, t["rel_category"], k.corpus.categories[asked].name[lang]
+    note = k.corpus.notes[asked]
+    # "Is KVM a hypervisor?": yes when the concept is one of its techniques or names its category.
+    concept = re.sub(r"\s*\(.*?\)", "", display_name(note, "en")).lower()
+    names_category = concept in k.corpus.categories[main.category].name["en"].lower()
+    yes = asked in main.techniques or names_category
+    return yes, t["rel_category"] if names_category else t["rel_technique"], display_name(note, lang)
+
+
+def asked_line(k: Kit, main: Note, asked: str, lang: str, choice: bool = False) -> str:
+    """The yes/no line ("是的，KVM 属于「一型…」。"), or with `choice` the plain statement of the one that holds."""
+    t = k.phrases[lang]
+    yes, rel, what = _asked(k, main, asked, lang)
     cat = k.corpus.categories[main.category].name[lang]
     a = a_or_an(what) if rel == t["rel_category"] else ""
-    return (t["asked_yes"] if yes else t["asked_no"]).format(
-        name=display_name(main, lang), rel=rel, what=what, cat=cat, a=a, a_cat=a_or_an(cat)
-    )
+    key = "asked_choice" if choice else "asked_yes" if yes else "asked_no"
+    return t[key].format(name=display_name(main, lang), rel=rel, what=what, cat=cat, a=a, a_cat=a_or_an(cat))
 
 
 def article_grouping(k: Kit, note: Note, lang: str) -> str:

@@ -13,7 +13,9 @@ from bot.question import Question
 from bot.text import has_han, split_sentences
 
 MAX_SENTENCE_CHARS = 420
-ERRATUM_NOTE_OVERLAP = 0.2  # share of the question's terms found in an erratum's claim before we flag it
+EXPLAIN_SENTENCES = 3  # retrieved sentences an explanation adds after the entity's summary
+MECHANISM_SENTENCES = 4  # ... and for a why or how question, which needs the mechanism
+ERRATUM_NOTE_OVERLAP = 0.4  # share of the question's terms found in an erratum's claim before we flag it
 COMPARE_AXES = (
     "virtualizes",
     "isolation",
@@ -57,22 +59,23 @@ def errata_notes(k: Kit, q: Question, entities: list[str], cites: Citations, quo
     """Warn where the answer touches a claim the errata list, with the correction.
 
     An erratum qualifies when the answer repeats the article's wrong sentence, or when it is about
-    the answer's entities and either the question shares the claim's wording or retrieval ranked
-    the erratum itself among the top hits. At most one, unless the answer quotes more.
+    the answer's entities and the question shares the claim's wording or asks about the article; an
+    erratum merely retrieved alongside is not enough. At most one, unless the answer quotes more.
     """
     t = k.phrases[q.lang]
-    top = {h.chunk.heading.rsplit(" > ", 1)[-1] for h in cites.hits[:3] if h.chunk.doc_id == "notes/article-errata"}
     repeated = [e for e in k.corpus.errata if any(same_claim(e.quote, s) for s in quoted)]
     related = [
         e
         for e in q.errata
-        if set(e.entities) & set(entities) and (q.errata_overlap.get(e.id, 0) >= ERRATUM_NOTE_OVERLAP or e.title[q.lang] in top)
+        if set(e.entities) & set(entities) and (q.errata_overlap.get(e.id, 0) >= ERRATUM_NOTE_OVERLAP or q.about_article)
     ][:1]
     related = list({e.id: e for e in [*repeated[:2], *related]}.values())[:2]
     out = []
     for e in related:
         n = cites.erratum(e.title[q.lang])
-        out.append(f"> {t['errata']}**{e.title[q.lang]}** — {e.truth[q.lang]}" + (f" [{n}]" if n else ""))
+        # The correction's first sentences: the full erratum is one question away ("原文哪里错了？").
+        truth = " ".join(split_sentences(e.truth[q.lang])[:2])
+        out.append(f"> {t['errata']}**{e.title[q.lang]}** — {truth}" + (f" [{n}]" if n else ""))
     return ([""] + out) if out else []
 
 
@@ -85,13 +88,14 @@ def category_phrase(k: Kit, note: Note, lang: str, cites: Citations) -> str:
 
 
 def display_name(note: Note, lang: str) -> str:
-    """'半虚拟化 / Paravirtualization' -> the part in the answer's language."""
-    if " / " not in note.name:
-        return note.name
+    """'半虚拟化 / Paravirtualization' -> the part in the answer's language; a name whose parts are all
+    Latin ("chroot / FreeBSD jails / Solaris Zones") is one name and stays whole."""
     parts = [p.strip() for p in note.name.split(" / ")]
     zh = [p for p in parts if has_han(p)]
     en = [p for p in parts if not has_han(p)]
-    return (zh or parts)[0] if lang == "zh" else (en or parts)[0]
+    if not zh:
+        return note.name
+    return zh[0] if lang == "zh" else (en or parts)[0]
 
 
 def a_or_an(phrase: str) -> str:
@@ -113,13 +117,14 @@ def broken_quote(sentence: str) -> bool:
     return sentence.count('"') % 2 == 1
 
 
-def first_sentences(text: str, n: int) -> str:
-    return " ".join(split_sentences(text)[:n])
-
-
 def cell(text: str) -> str:
     return text.replace("|", "/").replace("\n", " ")
 
 
 def source_link(s: dict) -> str:
     return f"[{s['title']}]({s['url']})" if s.get("url") else s["title"]
+
+
+def first_clause(value: str) -> str:
+    """An axis value up to its first semicolon: "No; each guest runs its own kernel" -> "No"."""
+    return re.split(r"；|; ", value, maxsplit=1)[0].strip()

@@ -3,18 +3,35 @@
 from __future__ import annotations
 
 from bot.compose.citations import Citations
-from bot.compose.common import COMPARE_AXES, Kit, axis_lines, cell, display_name, errata_notes
+from bot.compose.common import COMPARE_AXES, Kit, a_or_an, axis_lines, cell, display_name, errata_notes, first_clause
 from bot.corpus import Note
 from bot.question import Question
 
 
 def compare(k: Kit, q: Question, cites: Citations) -> str:
     t = k.phrases[q.lang]
+    notes = compared_notes(k, q)
+    rows = table(k, q, notes, cites)
+    # The key difference first (on the axes the question names, when it names any), then the table.
+    diff = key_difference(k, notes[0], notes[1], q.lang, cites)
+    focus = axis_lines(k, q, notes)
+    out = [f"**{t['key_diff']}**{t['colon']}{diff}", *focus, "", *rows]
+    out += errata_notes(k, q, [n.id for n in notes], cites)
+    return "\n".join(out).strip()
+
+
+def compared_notes(k: Kit, q: Question) -> list[Note]:
+    """The entities a comparison puts side by side (at most four)."""
     notes = [k.corpus.notes[e] for e in q.entities]
     techs = [n for n in notes if n.kind != "concept"]
     if len(techs) >= 2:  # "VirtualBox 和 Hyper-V 虚拟机哪个好": the word 虚拟机 is not a third column
         notes = techs
-    notes = notes[:4]
+    return notes[:4]
+
+
+def table(k: Kit, q: Question, notes: list[Note], cites: Citations) -> list[str]:
+    """A Markdown table of the notes over every comparison axis, the axes the question names first."""
+    t = k.phrases[q.lang]
     marks = [cites.mark(n.id, "summary", q.lang) for n in notes]
     head = (
         "| "
@@ -24,48 +41,51 @@ def compare(k: Kit, q: Question, cites: Citations) -> str:
         + " |"
     )
     rows = [head, "|" + "---|" * (len(notes) + 1)]
+    axes = [a for a in q.axes if a in COMPARE_AXES] + [a for a in COMPARE_AXES if a not in q.axes]
+    asked = [f"| {k.corpus.axes[a][q.lang]} | " + " | ".join(cell(n.axes[a][q.lang]) for n in notes) + " |" for a in axes]
+    n_asked = len([a for a in q.axes if a in COMPARE_AXES])
+    rows += asked[:n_asked]
     rows.append(f"| {t['category']} | " + " | ".join(k.corpus.categories[n.category].name[q.lang] for n in notes) + " |")
     rows.append(
         f"| {t['is_virt']} | "
         + " | ".join(t[{"true": "yes", "partly": "partly", "false": "no"}[n.is_virtualization["value"]]] for n in notes)
         + " |"
     )
-    for axis in COMPARE_AXES:
-        label = k.corpus.axes[axis][q.lang]
-        rows.append(f"| {label} | " + " | ".join(cell(n.axes[axis][q.lang]) for n in notes) + " |")
-    lead = t["compare_lead"].format(names=t["comma"].join(display_name(n, q.lang) for n in notes))
-    diff = key_difference(k, notes[0], notes[1], q.lang, cites)
-    focus = axis_lines(k, q, notes)
-    out = [lead, *focus, "", *rows, "", f"**{t['key_diff']}**{t['colon']}{diff}"]
-    out += errata_notes(k, q, [n.id for n in notes], cites)
-    return "\n".join(out).strip()
+    return rows + asked[n_asked:]
 
 
 def key_difference(k: Kit, a: Note, b: Note, lang: str, cites: Citations) -> str:
+    """What tells the two apart, most specific first: a sentence of one note's comparison section that
+    names the other, then the categories, the kernel, and one relation between them."""
     t = k.phrases[lang]
     ca, cb = (k.corpus.categories[n.category].name[lang] for n in (a, b))
     parts = []
     for x, y in ((a, b), (b, a)):
-        for kind, targets in x.relations.items():
-            if y.id in targets and kind != "alternative-to":
-                parts.append(f"{display_name(x, lang)} " + t["rel"][kind].format(b=display_name(y, lang)) + t["stop"])
-    if a.category != b.category:
-        parts.append(t["cat_diff"].format(a=display_name(a, lang), b=display_name(b, lang), ca=ca, cb=cb))
-    else:
+        found = cites.sentence_mentioning(x.id, "compare", lang, y)
+        if found:
+            parts.append(found)
+            break
+    if a.category != b.category and "concept" not in (a.category, b.category):
+        parts.append(
+            t["cat_diff"].format(
+                a=display_name(a, lang), b=display_name(b, lang), ca=ca, cb=cb, a_ca=a_or_an(ca), a_cb=a_or_an(cb)
+            )
+        )
+    elif not parts and a.category != "concept":  # "both are concepts" tells the reader nothing
         parts.append(t["cat_same"].format(a=display_name(a, lang), b=display_name(b, lang), c=ca))
     if a.axes["host_kernel"][lang][:1] != b.axes["host_kernel"][lang][:1]:
         parts.append(
             t["kernel_diff"].format(
                 a=display_name(a, lang),
                 b=display_name(b, lang),
-                ka=a.axes["host_kernel"][lang],
-                kb=b.axes["host_kernel"][lang],
+                ka=first_clause(a.axes["host_kernel"][lang]),
+                kb=first_clause(b.axes["host_kernel"][lang]),
             )
         )
-    # A sentence of one note's comparison section that names the other entity, if there is one.
-    for x, y in ((a, b), (b, a)):
-        found = cites.sentence_mentioning(x.id, "compare", lang, y)
-        if found:
-            parts.append(found)
-            break
-    return " ".join(parts[:4])
+    relations = [
+        f"{display_name(x, lang)} " + t["rel"][kind].format(b=display_name(y, lang)) + t["stop"]
+        for x, y in ((a, b), (b, a))
+        for kind, targets in x.relations.items()
+        if y.id in targets and kind != "alternative-to"
+    ]
+    return " ".join([*parts, *relations[:1]][:3])

@@ -7,7 +7,9 @@ from collections.abc import Callable
 from bot.chunking import Chunk
 from bot.compose.citations import Citations
 from bot.compose.common import (
+    EXPLAIN_SENTENCES,
     MAX_SENTENCE_CHARS,
+    MECHANISM_SENTENCES,
     Kit,
     axis_lines,
     broken_quote,
@@ -30,10 +32,14 @@ def explain(k: Kit, q: Question, hits: list[Hit], cites: Citations) -> str:
         lines.append(
             t["article_meta"].format(title=meta.get("title", ""), author=meta.get("author", "")) + (f" [{n}]" if n else "")
         )
+    # A specific question (yes/no, how, why, when...) is answered by the axis it asks about or the best
+    # retrieved sentence, first; the entity's summary leads only a "what is it" question.
+    answer_first = q.yes_no or q.how or q.why or not q.what
     if q.entities:
         main = k.corpus.notes[q.entities[0]]
-        s = cites.mark(main.id, "summary", q.lang)
-        lines.append(f"**{display_name(main, q.lang)}**{t['colon']}{main.summary[q.lang]} {s}".rstrip())
+        if not answer_first:
+            s = cites.mark(main.id, "summary", q.lang)
+            lines.append(f"**{display_name(main, q.lang)}**{t['colon']}{main.summary[q.lang]} {s}".rstrip())
         lines += axis_lines(k, q, [main])
     pool = hits
     if q.entities and q.how:
@@ -41,11 +47,23 @@ def explain(k: Kit, q: Question, hits: list[Hit], cites: Citations) -> str:
         how = cites.find(q.entities[0], "how", q.lang)
         if how is not None and all(h.chunk.chunk_id != how.chunk_id for h in hits[:6]):
             pool = [Hit(how, hits[0].score if hits else 1.0, {"lookup": 1}), *hits]
-    picked = mmr_sentences(q, pool, 4, k.tokens, k.idf)
+    picked = mmr_sentences(
+        q, pool, MECHANISM_SENTENCES if q.how or q.why else EXPLAIN_SENTENCES, k.tokens, k.idf, best_first=answer_first
+    )
+    if answer_first and q.entities and not lines and not picked:
+        main = k.corpus.notes[q.entities[0]]
+        lines.append(
+            f"**{display_name(main, q.lang)}**{t['colon']}{main.summary[q.lang]} {cites.mark(main.id, 'summary', q.lang)}".rstrip()
+        )
     body = " ".join(f"{sent} [{cites.add(chunk)}]" for chunk, sent in picked)
+    tail = ""
+    if answer_first and not q.yes_no and q.entities and picked:
+        # "why / how": the mechanism first, then what the thing is, for the reader who does not know it.
+        main = k.corpus.notes[q.entities[0]]
+        tail = f"{main.summary[q.lang]} {cites.mark(main.id, 'summary', q.lang)}".rstrip()
     if not lines and not body:
         return t["nothing"]
-    text = "\n\n".join(part for part in ("\n".join(lines), body) if part)
+    text = "\n\n".join(part for part in ("\n".join(lines), body, tail) if part)
     quoted = [sent for chunk, sent in picked if chunk.doc_id == "article"]
     return "\n".join([text, *errata_notes(k, q, q.entities[:2], cites, quoted)]).strip()
 
@@ -53,10 +71,11 @@ def explain(k: Kit, q: Question, hits: list[Hit], cites: Citations) -> str:
 def correct(k: Kit, q: Question, cites: Citations) -> str:
     t = k.phrases[q.lang]
     out = []
-    for e in q.errata[:2]:
+    for i, e in enumerate(q.errata[:2]):
         n = cites.erratum(e.title[q.lang])
         mark = f" [{n}]" if n else ""
-        out.append(f"**{e.title[q.lang]}**")
+        # The verdict first: the claim is wrong, and what is true, in one sentence.
+        out.append(t["correct_lead"].format(title=e.title[q.lang]) if i == 0 else f"**{e.title[q.lang]}**")
         out.append(f"- {t['says']}{t['colon']}「{e.quote}」")
         out.append(f"- {t['truth']}{t['colon']}{e.truth[q.lang]}{mark}")
         if e.sources:
@@ -68,7 +87,13 @@ def correct(k: Kit, q: Question, cites: Citations) -> str:
 
 
 def mmr_sentences(
-    q: Question, hits: list[Hit], k: int, tokens: Callable[[str], list[str]], idf: Callable[[str], float], lam: float = 0.7
+    q: Question,
+    hits: list[Hit],
+    k: int,
+    tokens: Callable[[str], list[str]],
+    idf: Callable[[str], float],
+    lam: float = 0.7,
+    best_first: bool = False,
 ) -> list[tuple[Chunk, str]]:
     """Pick k sentences relevant to the question and not redundant with each other (MMR, Carbonell & Goldstein 1998).
 
@@ -105,7 +130,30 @@ def mmr_sentences(
         if any(best[2] == p[2] for p in picked):
             continue
         picked.append(best)
-    # Readable order: by the rank of their chunk, then their position in it.
+    # Readable order: by the rank of their chunk, then their position in it (after the best one, when
+    # the answer must open with it).
     order = {id(h.chunk): i for i, h in enumerate(hits)}
-    picked.sort(key=lambda p: (order.get(id(p[1]), 99), p[1].text.find(p[2])))
+    lead = picked[:1] if best_first else []
+    picked = lead + sorted(picked[len(lead) :], key=lambda p: (order.get(id(p[1]), 99), p[1].text.find(p[2])))
     return [(p[1], p[2]) for p in picked]
+
+
+def not_covered(k: Kit, q: Question, hits: list[Hit]) -> str:
+    """A short "not in our notes" for a product no note covers, naming the nearest entities the notes do cover."""
+    t = k.phrases[q.lang]
+    nearby = list(dict.fromkeys([*q.entities, *(h.chunk.entity for h in hits if h.chunk.entity in k.corpus.notes)]))[:3]
+    names = t["comma"].join(q.uncovered)
+    if not nearby:
+        return t["not_covered_alone"].format(names=names)
+    return t["not_covered"].format(names=names, nearby=t["comma"].join(display_name(k.corpus.notes[e], q.lang) for e in nearby))
+
+
+def troubleshooting(k: Kit, q: Question, hits: list[Hit], cites: Citations) -> str:
+    """A problem report the notes cannot debug: say so first, then the one retrieved sentence most likely to help."""
+    t = k.phrases[q.lang]
+    picked = mmr_sentences(q, hits, 1, k.tokens, k.idf, best_first=True)
+    lines = [t["not_troubleshooting"]]
+    if picked:
+        chunk, sent = picked[0]
+        lines.append(f"{t['related_point']}{sent} [{cites.add(chunk)}]")
+    return "\n\n".join(lines)

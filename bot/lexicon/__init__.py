@@ -20,7 +20,7 @@ from bot.errors import CorpusError
 HERE = Path(__file__).resolve().parent
 LANGS = ("zh", "en")
 # English-only grammar slots ("a "/"an "); a Chinese template need not use them.
-GRAMMAR_SLOTS = {"a", "a_cat"}
+GRAMMAR_SLOTS = {"a", "a_cat", "a_ca", "a_cb"}
 
 
 class LexiconError(CorpusError):

@@ -52,6 +52,7 @@ def interpreter() -> Interpreter:
         2000,
         on_topic=lambda text: any(w in text.lower() for w in ("dom0", "popek")),
         known_word=lambda word: word in vocabulary,
+        mentioned=lambda word: word.lower() in vocabulary,
     )
 
 

@@ -1,0 +1,36 @@
+"""Curated answers: a matched Q&A pair's direct answer first, its supporting detail after, cited to its note sections."""
+
+from __future__ import annotations
+
+import re
+
+from bot.compose.citations import Citations
+from bot.compose.common import Kit, category_phrase, errata_notes
+from bot.compose.compare import compared_notes, table
+from bot.qa_match import QaMatch
+from bot.question import Intent, Question
+
+# A yes/no word standing alone at the start of an answer: "不是。", "No. ", "Yes, ".
+BARE_VERDICT = re.compile(r"^\s*(是的|不是|不算|可以|不能|不行|需要|不需要|yes|no)\s*[。，,.!！:：]\s*", re.I)
+
+
+def curated(k: Kit, q: Question, match: QaMatch, cites: Citations) -> str:
+    """The pair's answer first; then, for a comparison the pair answers, the table (asked axes first); for a classification,
+    the category line; then the pair's detail, and a correction where the question touches the article's claim."""
+    pair, lang = match.pair, q.lang
+    answer = pair.answer[lang]
+    if q.either_or and pair.ask == "yesno":
+        # "模拟器还是虚拟机？" is not a yes/no question: the pair's bare "不是。" would answer the wrong thing.
+        answer = BARE_VERDICT.sub("", answer, count=1) or answer
+    marks = list(dict.fromkeys(m for m in (cites.mark(e, section, lang) for e, section in pair.cites) if m))
+    lines = [f"{answer} {marks[0] if marks else ''}".rstrip()]
+    if pair.more:
+        lines += ["", f"{pair.more[lang]} {' '.join(marks[1:] or marks[:1])}".rstrip()]
+    notes = compared_notes(k, q)
+    if q.intent == Intent.COMPARE and pair.ask in ("compare", "which") and len(notes) >= 2:
+        lines += ["", *table(k, q, notes, cites)]
+    elif q.intent == Intent.CLASSIFY or q.asks_virtualization:
+        techs = [e for e in q.entities if k.corpus.notes[e].kind != "concept"] or list(q.entities)
+        lines += ["", "- " + category_phrase(k, k.corpus.notes[techs[0]], lang, cites)]
+    lines += errata_notes(k, q, list(pair.about), cites)
+    return "\n".join(lines).strip()

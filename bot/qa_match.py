@@ -1,0 +1,232 @@
+"""Match a question to a curated Q&A pair: dense + lexical similarity over the pairs' phrasings.
+
+A pair is a candidate only when the entities its phrasing names are exactly the entities the question
+is about ("why does LXC start fast" never takes Docker's answer), and it answers only above a
+threshold calibrated by `python -m bot qa-calibrate` (leave-one-phrasing-out over the pairs
+themselves, no evaluation case involved); the figure is in the README.
+
+Phrasing vectors are cached beside the index (`data/index/qa-<embedder>.npz`, keyed by a hash of each
+phrasing), so a start embeds only phrasings that changed since the last ingest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from bot.lexicon import Lexicon, load_lexicon
+from bot.qa import LANGS, QaPair
+from bot.text import AliasMatcher, normalize
+
+# Calibrated with `python -m bot qa-calibrate` (README, "Curated answers"): the lowest score at which
+# a held-out phrasing's best match is its own pair at least 95% of the time.
+THRESHOLD = 0.75
+# How a score is made: meaning (dense cosine), shared words (IDF-weighted F1), and the question's form
+# (what / why / how / yes-no / list / history / compare / use, and the axes it asks about, from the
+# lexicon's cues): "What is Docker?" and "How does Docker work?" name the same things and differ mostly in form.
+DENSE_WEIGHT = 0.5
+LEXICAL_WEIGHT = 0.25
+FORM_WEIGHT = 0.25
+FORMS = ("what", "why", "how", "yes_no", "list", "history", "strong_compare", "use")
+
+
+@dataclass(frozen=True)
+class QaMatch:
+    pair: QaPair
+    score: float
+    phrasing: str  # the curated phrasing that matched best
+
+
+@dataclass(frozen=True)
+class _Phrasing:
+    pair: QaPair
+    text: str
+    lang: str
+    entities: frozenset[str]
+    tokens: frozenset[str]
+    form: frozenset[str]
+
+
+class QaMatcher:
+    """Built once per process; `match` is cheap (one matrix-vector product over the phrasings)."""
+
+    def __init__(
+        self,
+        pairs: list[QaPair],
+        vectors: np.ndarray,
+        entities: AliasMatcher,
+        tokens: Callable[[str], list[str]],
+        idf: Callable[[str], float],
+        threshold: float = THRESHOLD,
+        lexicon: Lexicon | None = None,
+        known: dict[str, list[list[str]]] | None = None,
+    ) -> None:
+        lex = lexicon or load_lexicon()
+        # The question's form, and the comparison axes it asks about ("performance", "startup"...).
+        self._forms = {name: lex.cue(name) for name in FORMS} | {f"axis:{a}": cue for a, cue in lex.axis_cues.items()}
+        self.phrasings = phrasings_of(pairs, entities, tokens, self.form, known)
+        assert len(self.phrasings) == len(vectors), "one vector per phrasing"
+        self.vectors = _unit(vectors)
+        self.tokens = tokens
+        self.idf = idf
+        self.threshold = threshold
+        self._by_entities: dict[frozenset[str], list[int]] = {}
+        for i, p in enumerate(self.phrasings):
+            self._by_entities.setdefault(p.entities, []).append(i)
+
+    def match(self, text: str, entities: tuple[str, ...], vector: list[float], own_words: str = "") -> QaMatch | None:
+        """The best pair for a question about exactly `entities`, or None below the threshold.
+
+        `own_words` is what the user typed when `text` is a follow-up completed from history ("AMD 那边
+        呢" after a VT-x question): the pair must then share a word with it, not only the carried name.
+        """
+        ranked = self.ranked(text, entities, vector)
+        if not ranked or ranked[0].score < self.threshold:
+            return None
+        best = ranked[0]
+        if own_words:
+            typed = set(self.tokens(own_words))
+            phrasings = [p for p in self.phrasings if p.pair.id == best.pair.id]
+            if not any(typed & p.tokens for p in phrasings):
+                return None
+        return best
+
+    def ranked(self, text: str, entities: tuple[str, ...], vector: list[float], exclude: str = "") -> list[QaMatch]:
+        """Candidate pairs, best first, each scored by its best phrasing (`exclude` skips one phrasing)."""
+        idx = self._by_entities.get(frozenset(entities), [])
+        if not idx:
+            return []
+        q = _unit(np.asarray([vector], dtype=np.float32))[0]
+        dense = self.vectors[idx] @ q
+        q_tokens = set(self.tokens(text))
+        q_form = self.form(text)
+        best: dict[str, QaMatch] = {}
+        for j, i in enumerate(idx):
+            p = self.phrasings[i]
+            if p.text == exclude:
+                continue
+            form = len(q_form & p.form) / len(q_form | p.form) if q_form | p.form else 1.0
+            score = DENSE_WEIGHT * float(dense[j]) + LEXICAL_WEIGHT * self._overlap(q_tokens, p.tokens) + FORM_WEIGHT * form
+            if p.pair.id not in best or score > best[p.pair.id].score:
+                best[p.pair.id] = QaMatch(p.pair, round(score, 4), p.text)
+        return sorted(best.values(), key=lambda m: -m.score)
+
+    def form(self, text: str) -> frozenset[str]:
+        """The forms a question takes ("why", "how", "yes_no", ...)."""
+        return frozenset(name for name, cue in self._forms.items() if cue.search(text))
+
+    def _overlap(self, a: set[str], b: frozenset[str]) -> float:
+        """IDF-weighted F1 of the two token sets (0 to 1)."""
+        shared = sum(self._weight(t) for t in a & b)
+        if not shared:
+            return 0.0
+        precision = shared / sum(self._weight(t) for t in b)
+        recall = shared / sum(self._weight(t) for t in a)
+        return 2 * precision * recall / (precision + recall)
+
+    def _weight(self, token: str) -> float:
+        # Unknown tokens (not in any chunk) still count, as much as a rare one.
+        return self.idf(token) or math.log(1000)
+
+
+def phrasings_of(
+    pairs: list[QaPair],
+    entities: AliasMatcher,
+    tokens: Callable[[str], list[str]],
+    form: Callable[[str], frozenset[str]],
+    known: dict[str, list[list[str]]] | None = None,
+) -> list[_Phrasing]:
+    """Every phrasing of every pair, in a fixed order, with the entities and tokens it carries.
+
+    `known` maps a phrasing to its [entities, tokens] from an earlier start (see `features_cache`);
+    it is updated in place with what had to be computed, since segmenting 2,700 phrasings takes a second.
+    """
+    known = {} if known is None else known
+    out = []
+    for pair in pairs:
+        for lang in LANGS:
+            for text in pair.questions[lang]:
+                if text not in known:
+                    known[text] = [entities.find(text), [t for t in tokens(text) if not t.startswith("ent:")]]
+                ents, toks = known[text]
+                out.append(_Phrasing(pair, text, lang, frozenset(ents), frozenset(toks), form(text)))
+    return out
+
+
+def load_features(path: Path, fingerprint: str) -> dict[str, list[list[str]]]:
+    """Phrasing entities and tokens saved by an earlier start, if they were made with these aliases."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data.get("features", {}) if data.get("aliases") == fingerprint else {}
+
+
+def save_features(path: Path, fingerprint: str, features: dict[str, list[list[str]]]) -> None:
+    """Write the phrasing features whole or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"aliases": fingerprint, "features": features}, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def phrasing_vectors(pairs: list[QaPair], embeddings: Embeddings, cache: Path | None) -> np.ndarray:
+    """Vectors for every phrasing (order of `phrasings_of`), embedding only those not in the cache."""
+    texts = [text for pair in pairs for lang in LANGS for text in pair.questions[lang]]
+    keys = [hashlib.sha1(t.encode()).hexdigest()[:16] for t in texts]
+    known: dict[str, np.ndarray] = {}
+    if cache is not None and cache.exists():
+        try:
+            with np.load(cache) as data:
+                known = dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
+        except (OSError, ValueError, KeyError):
+            known = {}  # a damaged cache is rebuilt, never trusted
+    missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in known}.items())
+    if missing:
+        for (k, _), v in zip(missing, embeddings.embed_documents([t for _, t in missing]), strict=True):
+            known[k] = np.asarray(v, dtype=np.float32)
+        if cache is not None:
+            _save(cache, keys, [known[k] for k in keys])
+    if not texts:
+        return np.zeros((0, 1), dtype=np.float32)
+    return np.stack([known[k] for k in keys]).astype(np.float32)
+
+
+def cache_path(index_dir: Path, embedder_name: str) -> Path:
+    return index_dir / f"qa-{re.sub(r'[^a-z0-9]+', '-', embedder_name.lower()).strip('-')}.npz"
+
+
+def _save(path: Path, keys: list[str], vectors: list[np.ndarray]) -> None:
+    """Write the cache whole or not at all (a killed process leaves the old file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(
+        tmp,
+        keys=np.asarray(sorted(set(keys))),
+        vectors=np.stack([dict(zip(keys, vectors, strict=True))[k] for k in sorted(set(keys))]),
+    )
+    os.replace(tmp, path)
+
+
+def _unit(m: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(m, axis=1, keepdims=True)
+    return m / np.where(norms == 0, 1, norms)
+
+
+def normalize_phrasing(text: str) -> str:
+    """A question reduced to its letters: case, spaces and punctuation do not make a new question."""
+    return re.sub(r"[\W_]+", "", normalize(text))
+
+
+def normalized_phrasings(pairs: list[QaPair]) -> set[str]:
+    """Every phrasing, normalised, for the check that no pair copies an evaluation question."""
+    return {normalize_phrasing(t) for p in pairs for lang in LANGS for t in p.questions[lang]}

@@ -1,0 +1,87 @@
+"""Curated Q&A pairs load with file-and-line errors, cover the corpus, and copy no evaluation question."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.corpus import load_corpus
+from bot.errors import CorpusError
+from bot.qa_match import normalize_phrasing, normalized_phrasings
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_pairs_cover_every_entity_in_both_languages():
+    corpus = load_corpus(REPO / "corpus")
+    assert len(corpus.qa) >= 400
+    about = {e for p in corpus.qa for e in p.about}
+    assert set(corpus.notes) - about == set(), "every entity needs curated pairs"
+    for p in corpus.qa:
+        assert all(p.answer[lang] and 2 <= len(p.questions[lang]) <= 4 for lang in ("zh", "en")), p.id
+
+
+def test_no_pair_copies_an_evaluation_question():
+    phrasings = normalized_phrasings(load_corpus(REPO / "corpus").qa)
+    copied = [
+        q
+        for path in (REPO / "evals" / "datasets").glob("*.jsonl")
+        for q in _questions(path)
+        if normalize_phrasing(q) in phrasings
+    ]
+    assert copied == []
+
+
+def _questions(path: Path) -> list[str]:
+    return [json.loads(line)["question"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _write(corpus_copy: Path, text: str) -> None:
+    (corpus_copy / "qa" / "zz-test.yaml").write_text(text, encoding="utf-8")
+
+
+GOOD = """- id: kvm-test
+  about: [kvm]
+  ask: what
+  cites: [kvm#what]
+  q:
+    zh: [KVM 到底是啥, KVM 是干什么的]
+    en: [what even is kvm, kvm in one line]
+  a:
+    zh: KVM 是 Linux 内核里的虚拟化模块。
+    en: KVM is the Linux kernel's virtualization module.
+"""
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "error"),
+    [
+        ("about: [kvm]", "about: [kvmm]", r"zz-test\.yaml:2: `kvm-test`: `about` names unknown entity id\(s\) kvmm"),
+        ("ask: what", "ask: whatever", r"zz-test\.yaml:3: `kvm-test`: `ask` must be one of"),
+        ("cites: [kvm#what]", "cites: [kvm#intro]", r"zz-test\.yaml:4: `kvm-test`: cite `kvm#intro`"),
+        (
+            "en: [what even is kvm, kvm in one line]",
+            "en: [what even is kvm]",
+            r"zz-test\.yaml:5: `kvm-test`: `q.en` has 1 phrasings",
+        ),
+        ("    en: KVM is the Linux kernel's virtualization module.\n", "", r"zz-test\.yaml:8: `kvm-test`: `a` needs non-empty"),
+        ("  about: [kvm]", "  about: [kvm", r"zz-test\.yaml:\d+: malformed YAML"),
+    ],
+)
+def test_a_broken_pair_is_named_with_file_and_line(corpus_copy, old, new, error):
+    assert old in GOOD
+    _write(corpus_copy, GOOD.replace(old, new))
+    with pytest.raises(CorpusError, match=error):
+        load_corpus(corpus_copy)
+
+
+def test_a_duplicate_pair_id_names_both_places(corpus_copy):
+    _write(corpus_copy, GOOD + GOOD.replace("- id: kvm-test", "- id: kvm-test"))
+    with pytest.raises(CorpusError, match=r"zz-test\.yaml:11: duplicate pair id `kvm-test` \(also at zz-test\.yaml:1\)"):
+        load_corpus(corpus_copy)
+
+
+def test_a_good_pair_loads(corpus_copy):
+    _write(corpus_copy, GOOD)
+    pair = next(p for p in load_corpus(corpus_copy).qa if p.id == "kvm-test")
+    assert pair.cites == (("kvm", "what"),) and pair.line == 1 and pair.questions["en"][1] == "kvm in one line"
