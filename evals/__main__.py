@@ -7,7 +7,7 @@ Writes OUT/report.json, OUT/report.md and OUT/pass_rate.png (default OUT: evals/
 Exit 0 when evals/thresholds.toml holds, 1 when a threshold fails, 2 on bad arguments or data.
 """
 
-from bot.evalcli import main
+from evals.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

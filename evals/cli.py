@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 from bot.errors import BotError, DatasetError
-from bot.evalreport import diff_with_previous, table, write_reports
-from bot.evaluation import KINDS, check_thresholds, evaluate, load_dataset, load_thresholds, results_json
 from bot.settings import REPO_ROOT, Settings
+from evals.report import diff_with_previous, table, write_reports
+from evals.scoring import KINDS, check_thresholds, evaluate, load_dataset, load_thresholds, results_json
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,15 +56,18 @@ def main(argv: list[str] | None = None) -> int:
         if not settings.llm:
             print("error: --judge needs BOT_LLM=openai:MODEL (and BOT_LLM_BASE_URL / BOT_LLM_API_KEY)", file=sys.stderr)
             return 2
-        from bot.judge import Judge
         from bot.llm import LlmAnswerer
+        from evals.judge import Judge
 
         llm = LlmAnswerer.from_settings(settings)
         judge = Judge(llm.chat, llm.name, args.out / "judge-cache.json")
     if args.backend == "composer":
         settings = dataclasses.replace(settings, llm="")
     elif not settings.llm:
-        print("error: --backend llm needs BOT_LLM=openai:MODEL (and BOT_LLM_BASE_URL / BOT_LLM_API_KEY)", file=sys.stderr)
+        print(
+            "error: --backend llm needs BOT_LLM=openai:MODEL (and BOT_LLM_BASE_URL / BOT_LLM_API_KEY) or BOT_LLM=replay:FILE",
+            file=sys.stderr,
+        )
         return 2
     try:
         bot = _bot(settings, ingest_if_missing=not args.no_ingest)
@@ -73,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
-    failures = check_thresholds(summary, load_thresholds(args.thresholds))
+    thresholds = load_thresholds(args.thresholds)
+    # The LLM path has its own marks ([llm.*] in thresholds.toml), where it has any.
+    failures = check_thresholds(summary, thresholds.get("llm", thresholds) if args.backend == "llm" else thresholds)
     if judge is not None:
         judge.save()
         j = summary["judge"]

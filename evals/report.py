@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bot.evaluation import KINDS
+from evals.scoring import KINDS
 
 COLS = (
     "cases",

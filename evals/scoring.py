@@ -56,6 +56,8 @@ class Result:
     judge: dict = field(default_factory=dict)
     lead_ok: bool | None = None  # None when the case has no `expect.lead`
     chars: int = 0  # reply length in characters
+    curated: str = ""  # the curated Q&A pair that answered, if any
+    backend: str = ""  # composer, or the LLM that answered
 
 
 def _fail(path: Path, line: int, msg: str) -> DatasetError:
@@ -209,6 +211,8 @@ def score_case(case: Case, answer, latency_ms: float) -> Result:
         case.refuse,
         lead_ok=lead_ok,
         chars=len(text),
+        curated=getattr(answer, "curated", ""),
+        backend=answer.backend,
     )
 
 
@@ -259,6 +263,7 @@ def summarize(results: list[Result]) -> dict:
             "lead_rate": round(sum(leads) / len(leads), 4) if leads else None,
             "chars_p50": percentile(chars, 0.5),
             "chars_p90": percentile(chars, 0.9),
+            "curated_rate": round(sum(bool(r.curated) for r in rs) / len(rs), 4) if rs else 0.0,
         }
 
     out = block(results)
@@ -271,7 +276,7 @@ def evaluate(bot, cases: list[Case], judge=None) -> tuple[list[Result], dict]:
     results = run_cases(bot, cases, judge=judge)
     summary = summarize(results)
     if judge is not None:
-        from bot.judge import summarize_judge
+        from evals.judge import summarize_judge
 
         summary["judge"] = summarize_judge([r.judge for r in results if r.judge])
     return results, summary

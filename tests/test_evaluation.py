@@ -6,7 +6,7 @@ import pytest
 
 from bot.answer import Answer
 from bot.errors import DatasetError
-from bot.evaluation import load_dataset, opening, score_case, summarize
+from evals.scoring import load_dataset, opening, score_case, summarize
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import pytest
 
 from bot.embeddings import FakeEmbeddings
 from bot.indexing import ingest
-from bot.judge import parse_verdict
+from evals.judge import parse_verdict
 
 pytest_plugins = ["fake_openai"]
 REPO = Path(__file__).resolve().parent.parent
