@@ -42,8 +42,8 @@ def explain(k: Kit, q: Question, hits: list[Hit], cites: Citations) -> str:
             lines.append(f"**{display_name(main, q.lang)}**{t['colon']}{main.summary[q.lang]} {s}".rstrip())
         lines += axis_lines(k, q, [main])
     pool = hits
-    if q.entities and q.how:
-        # "How does X work?": make sure X's mechanism section is among the candidates.
+    if q.entities and (q.how or q.why):
+        # "How does X work?", "why is X fast?": make sure X's mechanism section is among the candidates.
         how = cites.find(q.entities[0], "how", q.lang)
         if how is not None and all(h.chunk.chunk_id != how.chunk_id for h in hits[:6]):
             pool = [Hit(how, hits[0].score if hits else 1.0, {"lookup": 1}), *hits]
@@ -105,11 +105,11 @@ def mmr_sentences(
     cands: list[tuple[float, Chunk, str, set[str]]] = []
     top = max((h.score for h in hits), default=1.0) or 1.0
     same_lang = [h for h in hits if h.chunk.lang == q.lang] or hits
-    how = q.how
-    for h in same_lang[:6]:
+    how = q.how or q.why
+    for h in same_lang[:7]:
         if h.chunk.heading in ("概要", "Summary"):  # front-matter digest: the summary line already says it
             continue
-        # "How does X work?" is best answered from the notes' mechanism sections.
+        # "How does X work?" and "why ...?" are best answered from the notes' mechanism sections.
         bonus = 0.5 if how and any(w in h.chunk.heading.lower() for w in ("工作原理", "how it works")) else 0.0
         for s in split_sentences(h.chunk.text):
             # Fragments, broken quotations and flattened lists read badly alone.
