@@ -599,7 +599,7 @@ def _first_block_sentence(body: dict) -> str:
     from bot.text import split_sentences
 
     user = body["messages"][-1]["content"]
-    ctx = user.split("Context blocks:\n", 1)[1]
+    ctx = user.split("Passages:\n", 1)[1]
     first = re.split(r"(?:^|\n\n)\[\d+\] \([^\n]*\)\n", ctx)[1]
     return split_sentences(first)[0]
 
