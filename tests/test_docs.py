@@ -36,3 +36,20 @@ def test_cli_subcommands_in_readme_exist():
     out = subprocess.run([sys.executable, "-m", "bot", "--help"], cwd=REPO, capture_output=True, text=True, timeout=60)
     for cmd in ("ask", "serve", "feedback"):
         assert cmd in out.stdout and f"python -m bot {cmd}" in _readme()
+
+
+def test_the_file_map_names_every_module():
+    """Every Python module of the package, the evals and the benchmark has a row in the README's file map
+    (by its own path, or by the package folder it is in)."""
+    readme = _readme()
+    table = readme[readme.index("## How it works, file by file") : readme.index("## Configuration")]
+    named = set(re.findall(r"`([\w./{},*<>-]+)`", table))
+    missing = []
+    for path in sorted([*REPO.glob("bot/**/*.py"), *REPO.glob("evals/*.py"), *REPO.glob("bench/*.py")]):
+        rel = path.relative_to(REPO).as_posix()
+        if path.name in ("__init__.py", "__main__.py") and path.parent.name in ("bot", "evals", "bench"):
+            continue
+        folders = {rel.rsplit("/", i)[0] + "/" for i in range(1, rel.count("/") + 1)}
+        if rel not in named and not folders & {n for n in named if n.endswith("/") and n.count("/") > 1}:
+            missing.append(rel)
+    assert missing == []
