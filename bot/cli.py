@@ -85,7 +85,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         import gradio  # noqa: F401
 
         import bot.chain  # noqa: F401
-        import bot.ui  # noqa: F401
+        import bot.web.ui  # noqa: F401
         from bot.web import serve
 
         try:
@@ -99,7 +99,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_feedback_export(args: argparse.Namespace) -> int:
-    from bot.feedback import FeedbackStore
+    from bot.web.feedback import FeedbackStore
 
     store = FeedbackStore(Settings.from_env().data_dir / "feedback")
     n = store.export_cases(Path(args.out))

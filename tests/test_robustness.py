@@ -443,7 +443,7 @@ def test_unsupported_methods_get_405_with_allow(served: ServerProcess, method: s
 
 
 def test_the_page_may_load_images_only_from_the_server(served: ServerProcess) -> None:
-    """Item 8 (second line of defence, the first is in bot.ui.escape_md): the chat page's CSP."""
+    """Item 8 (second line of defence, the first is in bot.web.ui.escape_md): the chat page's CSP."""
     r = httpx.get(served.url + "/", timeout=10)
     assert r.status_code == 200 and "img-src 'self'" in r.headers["content-security-policy"]
 
@@ -654,8 +654,8 @@ WRITER = """
 import sys, time
 from pathlib import Path
 from bot.answer import Answer
-from bot.dedup import DedupStore
-from bot.feedback import FeedbackStore
+from bot.slack.dedup import DedupStore
+from bot.web.feedback import FeedbackStore
 
 data = Path(sys.argv[1])
 feedback, dedup = FeedbackStore(data / "feedback"), DedupStore.in_data_dir(data)
@@ -669,8 +669,8 @@ for i in range(100_000):
 
 
 def test_feedback_and_dedup_stores_survive_sigkill_mid_write(tmp_path: Path) -> None:
-    from bot.dedup import DedupStore
-    from bot.feedback import FeedbackStore
+    from bot.slack.dedup import DedupStore
+    from bot.web.feedback import FeedbackStore
 
     script = tmp_path / "writer.py"
     script.write_text(WRITER, encoding="utf-8")

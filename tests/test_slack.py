@@ -24,10 +24,10 @@ from slack_sdk.signature import SignatureVerifier
 from uvicorn_thread import UvicornThread
 
 from bot.answer import Answer, Citation
-from bot.dedup import DedupStore
 from bot.settings import Settings
 from bot.slack import clean_text, is_ignorable, mount_slack
-from bot.slack_format import SECTION_LIMIT, answer_messages, split_text, to_mrkdwn
+from bot.slack.dedup import DedupStore
+from bot.slack.format import SECTION_LIMIT, answer_messages, split_text, to_mrkdwn
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 BOT_USER = "UBOT"
@@ -450,7 +450,7 @@ def test_dedup_store_survives_reopening(tmp_path: Path) -> None:
 CLAIM_AND_EXIT = """
 import sys, time
 from pathlib import Path
-from bot.dedup import DedupStore
+from bot.slack.dedup import DedupStore
 store = DedupStore.in_data_dir(Path(sys.argv[1]))
 assert store.claim(sys.argv[3:])
 print("claimed", flush=True)

@@ -9,11 +9,11 @@ from fastapi.testclient import TestClient
 from bot.answer import Answer, Citation
 from bot.chain import Bot
 from bot.embeddings import embeddings_name, make_embeddings
-from bot.feedback import FeedbackStore
 from bot.indexing import ingest
 from bot.settings import Settings
-from bot.ui import render_answer, render_sources, render_taxonomy
 from bot.web import create_app
+from bot.web.feedback import FeedbackStore
+from bot.web.ui import render_answer, render_sources, render_taxonomy
 from evals.scoring import load_dataset
 
 

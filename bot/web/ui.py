@@ -14,8 +14,8 @@ import gradio as gr
 from bot.answer import Answer
 from bot.corpus import Corpus, load_corpus
 from bot.errors import BotError, public_message
-from bot.feedback import FeedbackStore
 from bot.settings import Settings
+from bot.web.feedback import FeedbackStore
 
 log = logging.getLogger(__name__)
 

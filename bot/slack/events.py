@@ -35,12 +35,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.answer import Answer
-from bot.dedup import DedupStore
 from bot.errors import BadQuestion, BotError, public_message
 from bot.history import bounded
 from bot.ratelimit import RateLimiter
 from bot.settings import Settings
-from bot.slack_format import answer_messages, escape
+from bot.slack.dedup import DedupStore
+from bot.slack.format import answer_messages, escape
 from bot.web import read_capped
 
 log = logging.getLogger(__name__)
