@@ -73,34 +73,32 @@ def test_every_phrase_key_is_used_by_the_composer():
     assert unused == []
 
 
-def _copy_lexicon(tmp_path):
+@pytest.mark.parametrize(
+    ("file", "old", "new", "error"),
+    [
+        (
+            "cues.en.toml",
+            "\nmistakes = [",
+            "\nmistake_words = [",
+            r"cues\.(en|zh)\.toml:\d+: `mistake",
+        ),  # a cue in one language only
+        ("cues.zh.toml", "'对吗',", "'对吗(',", r"cues\.zh\.toml:\d+: bad pattern '对吗\('"),  # a pattern that does not compile
+        (
+            "phrases.zh.toml",
+            "{a} 和 {b} 同属",
+            "{a} 和 {x} 同属",
+            r"phrases\.(zh|en)\.toml:\d+: `cat_same` has slots",
+        ),  # slots differ
+    ],
+)
+def test_a_broken_lexicon_file_is_named_with_file_and_line(tmp_path, file, old, new, error):
     for p in LEXICON.glob("*.toml"):
         (tmp_path / p.name).write_text(p.read_text(encoding="utf-8"), encoding="utf-8")
-    return tmp_path
-
-
-def test_a_cue_missing_in_one_language_is_named_with_file_and_line(tmp_path):
-    folder = _copy_lexicon(tmp_path)
-    en = folder / "cues.en.toml"
-    en.write_text(en.read_text(encoding="utf-8").replace("\nmistakes = [", "\nmistake_words = ["), encoding="utf-8")
-    with pytest.raises(LexiconError, match=r"cues\.(en|zh)\.toml:\d+: `mistake"):
-        load_lexicon(folder)
-
-
-def test_a_bad_pattern_is_named_with_file_and_line(tmp_path):
-    folder = _copy_lexicon(tmp_path)
-    zh = folder / "cues.zh.toml"
-    zh.write_text(zh.read_text(encoding="utf-8").replace("'对吗',", "'对吗(',"), encoding="utf-8")
-    with pytest.raises(LexiconError, match=r"cues\.zh\.toml:\d+: bad pattern '对吗\('"):
-        load_lexicon(folder)
-
-
-def test_a_phrase_whose_slots_differ_between_languages_is_named(tmp_path):
-    folder = _copy_lexicon(tmp_path)
-    zh = folder / "phrases.zh.toml"
-    zh.write_text(zh.read_text(encoding="utf-8").replace("{a} 和 {b} 同属", "{a} 和 {x} 同属"), encoding="utf-8")
-    with pytest.raises(LexiconError, match=r"phrases\.(zh|en)\.toml:\d+: `cat_same` has slots"):
-        load_lexicon(folder)
+    text = (tmp_path / file).read_text(encoding="utf-8")
+    assert old in text
+    (tmp_path / file).write_text(text.replace(old, new), encoding="utf-8")
+    with pytest.raises(LexiconError, match=error):
+        load_lexicon(tmp_path)
 
 
 def test_lexicon_files_are_valid_toml_with_the_same_keys():
