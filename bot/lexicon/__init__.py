@@ -121,6 +121,13 @@ def _same_slots(files: dict[str, dict], folder: Path, prefix: tuple[str, ...] = 
         if isinstance(value, dict):
             _same_slots(files, folder, (*prefix, key))
             continue
+        if isinstance(value, list):  # a list of sentences (example questions): strings in every language
+            for lang in LANGS:
+                items = _get(files[lang], prefix)[key]
+                path = folder / f"phrases.{lang}.toml"
+                if not isinstance(items, list) or not all(isinstance(x, str) and x for x in items):
+                    raise LexiconError(f"{path}:{_line(path, key)}: `{'.'.join((*prefix, key))}` must be a list of strings")
+            continue
         want = _slots(value) - GRAMMAR_SLOTS
         for lang in LANGS[1:]:
             other = _get(files[lang], prefix)[key]

@@ -28,7 +28,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.request.internals import parse_body
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
@@ -37,10 +36,12 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from bot.answer import Answer
 from bot.errors import BadQuestion, BotError, public_message
 from bot.history import bounded
+from bot.lexicon import load_lexicon
 from bot.ratelimit import RateLimiter
 from bot.settings import Settings
 from bot.slack.dedup import DedupStore
 from bot.slack.format import answer_messages, escape
+from bot.slack.verify import malformed, replayed, unsigned
 from bot.web import read_capped
 
 log = logging.getLogger(__name__)
@@ -50,14 +51,16 @@ MAX_HISTORY_TURNS = 10
 # 429 answers are retried after the Retry-After the server asks for, this many times. Nothing
 # else is retried: a post that may have reached Slack must not be sent again.
 MAX_RATE_LIMIT_RETRIES = 3
-USAGE = "Ask me about virtualization, e.g. `/vq KVM 属于哪一类虚拟化？` or `/vq How does Docker differ from a VM?`"
+
+
+def _say(key: str, **slots: str) -> str:
+    """The Slack app's own words (bot/lexicon/phrases.en.toml; the app speaks English, answers follow the asker)."""
+    return load_lexicon().phrases["en"][key].format(**slots)
+
+
 _ACCEPTED_SUBTYPES = (None, "file_share", "thread_broadcast")
 # Bigger bodies are refused before they are read; Slack's are a few kB.
 MAX_BODY_BYTES = 1_000_000
-# Slack signs with the time of sending; older (or future) requests are replays.
-MAX_AGE_S = 5 * 60
-_TIMESTAMP = re.compile(r"[0-9]{1,12}")
-_SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
 
 
 def mount_slack(app: FastAPI, settings: Settings, bot, limiter: RateLimiter | None = None) -> None:
@@ -110,7 +113,7 @@ def mount_slack(app: FastAPI, settings: Settings, bot, limiter: RateLimiter | No
         problem = malformed(text, request.headers.get("content-type"))
         if problem:  # Bolt would fail on these with a 500 (and Slack would retry them)
             return JSONResponse({"error": problem}, status_code=400)
-        return await handler.handle(_replayed(request, raw))
+        return await handler.handle(replayed(request, raw))
 
 
 _ERROR_SCHEMA = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
@@ -120,40 +123,6 @@ _ERRORS = [
     (413, f"body over {MAX_BODY_BYTES} bytes"),
     (503, "Slack is not configured on this server"),
 ]
-
-
-def unsigned(headers, now: float) -> str:
-    """Why the signature headers cannot be right, or "" when they are worth checking against the body."""
-    timestamp = headers.get("x-slack-request-timestamp", "")
-    if not _TIMESTAMP.fullmatch(timestamp):
-        return "missing or malformed X-Slack-Request-Timestamp"
-    if abs(now - int(timestamp)) > MAX_AGE_S:
-        return "X-Slack-Request-Timestamp is more than 5 minutes off"
-    if not _SIGNATURE.fullmatch(headers.get("x-slack-signature", "")):
-        return "missing or malformed X-Slack-Signature"
-    return ""
-
-
-def _replayed(request: Request, raw: bytes) -> Request:
-    """The same request with its body already read, for Bolt (which reads it again)."""
-
-    async def receive() -> dict:
-        return {"type": "http.request", "body": raw, "more_body": False}
-
-    return Request(request.scope, receive)
-
-
-def malformed(text: str, content_type: str | None) -> str:
-    """Why a signed body is not something Slack sends, or "" when Bolt can take it (parsed as Bolt does)."""
-    try:
-        body = parse_body(text, (content_type or "").split(";")[0].strip() or None)
-    except (ValueError, RecursionError):
-        return "body is not JSON or form data"
-    if not isinstance(body, dict):
-        return "body must be a JSON object"
-    if not isinstance(body.get("event", {}), dict):
-        return "`event` must be an object"
-    return ""
 
 
 def build_slack_app(settings: Settings, bot, store: DedupStore | None = None, limiter: RateLimiter | None = None) -> AsyncApp:
@@ -203,7 +172,7 @@ class SlackResponder:
         thread_ts = event.get("thread_ts") or ts
         question = clean_text(event.get("text", ""), context.bot_user_id)
         if not self.limiter.allow(f"slack:{event.get('user', '')}"):
-            answer = _notice("You are asking faster than I can answer; please try again in a minute.")
+            answer = _notice(_say("slack_too_fast"))
         else:
             history = await self._history(client, channel, event.get("thread_ts"), ts, context.bot_user_id, context.bot_id)
             answer = await self._ask(question, history)
@@ -220,14 +189,14 @@ class SlackResponder:
     async def on_command(self, ack, command: dict) -> None:
         question = clean_text(command.get("text", ""), None)
         if not question:
-            await ack(text=USAGE)
+            await ack(text=_say("slack_usage"))
             return
         if not self.limiter.allow(f"slack:{command.get('user_id', '')}"):
-            await ack(text="You are asking faster than I can answer; please try again in a minute.")
+            await ack(text=_say("slack_too_fast"))
             return
-        await ack(text=f"Looking that up: {escape(question)}")
+        await ack(text=_say("slack_looking", question=escape(question)))
         answer = await self._ask(question, [])
-        header = f"<@{command.get('user_id', '')}> asked: {escape(question)}"
+        header = _say("slack_asked", user=f"<@{command.get('user_id', '')}>", question=escape(question))
         webhook = AsyncWebhookClient(
             command["response_url"], retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=MAX_RATE_LIMIT_RETRIES)]
         )
@@ -243,16 +212,16 @@ class SlackResponder:
 
     async def _ask(self, question: str, history: list[dict]) -> Answer:
         if not question:
-            return _notice(USAGE)
+            return _notice(_say("slack_usage"))
         try:
             return await asyncio.to_thread(self.bot.ask, question, bounded(history))
         except BadQuestion as e:
-            return _notice(f"{e}. {USAGE}")
+            return _notice(f"{e}. {_say('slack_usage')}")
         except BotError as e:  # e.g. the index is missing: say so instead of a generic apology
             return _notice(public_message(str(e)))
         except Exception:
             log.exception("slack: answering %r failed", question)
-            return _notice("Sorry, something went wrong while answering; please try again.")
+            return _notice(_say("slack_failed"))
 
     async def _history(
         self,

@@ -14,19 +14,18 @@ import gradio as gr
 from bot.answer import Answer
 from bot.corpus import Corpus, load_corpus
 from bot.errors import BotError, public_message
+from bot.lexicon import load_lexicon
 from bot.settings import Settings
 from bot.web.feedback import FeedbackStore
 
 log = logging.getLogger(__name__)
 
-EXAMPLES = [
-    "Docker 和 KVM 有什么区别？",
-    "KVM 属于哪一类虚拟化？",
-    "WSL 2 是虚拟机吗？",
-    "Is Python venv a kind of virtualization?",
-    "Compare Xen and VirtualBox",
-    "What does Wine virtualize?",
-]
+
+def examples() -> list[str]:
+    """The chat's example questions, Chinese then English (bot/lexicon/phrases.*.toml)."""
+    phrases = load_lexicon().phrases
+    return [*phrases["zh"]["examples"], *phrases["en"]["examples"]]
+
 
 CSS = """
 .sources details { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 6px 10px; margin: 0 0 8px; }
@@ -224,7 +223,7 @@ def build_ui(holder, settings: Settings, store: FeedbackStore, timeout_s: float 
                         lines=1,
                         max_lines=6,
                     )
-                    gr.Examples(EXAMPLES, inputs=msg, label="Examples / 示例")
+                    gr.Examples(examples(), inputs=msg, label="Examples / 示例")
                 with gr.Column(scale=2):
                     gr.Markdown("### Sources / 来源")
                     sources = gr.HTML(render_sources(None), elem_id="sources")
