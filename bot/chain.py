@@ -15,12 +15,11 @@ from bot.compose.citations import SECTION_WORDS
 from bot.corpus import Corpus, load_corpus
 from bot.embeddings import embeddings_name, make_embeddings, preload
 from bot.intent import Interpreter
-from bot.qa_match import QaMatch, QaMatcher, cache_path, load_features, phrasing_vectors, save_features
+from bot.qa_match import QaMatch, QaMatcher, cache_path
 from bot.question import Intent, Question
 from bot.retrieve import Hit, Retriever
 from bot.settings import Settings
 from bot.store import load_index
-from bot.text import alias_fingerprint
 
 
 @dataclass
@@ -33,10 +32,6 @@ class _State:
     extra: list[Chunk] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     answer: Answer | None = None
-
-
-# Curated pairs about mechanisms or history cannot answer a classification question.
-MECHANISM_ASKS = ("how", "why", "history", "practice")
 
 
 class Bot:
@@ -81,14 +76,7 @@ class Bot:
             from bot.llm import LlmAnswerer
 
             llm = LlmAnswerer.from_settings(settings)
-        cache = cache_path(settings.index_dir, name)
-        vectors = phrasing_vectors(corpus.qa, emb, cache)
-        fingerprint, features_file = alias_fingerprint(corpus.alias_map()), cache.with_suffix(".features.json")
-        known = load_features(features_file, fingerprint)
-        before = len(known)
-        qa = QaMatcher(corpus.qa, vectors, retriever.matcher, retriever.tokenizer.tokens, retriever.idf, known=known)
-        if len(known) != before:
-            save_features(features_file, fingerprint, known)
+        qa = QaMatcher.cached(corpus, retriever, emb, cache_path(settings.index_dir, name))
         bot = cls(settings, corpus, retriever, llm, name, qa)
         emb.embed_query("warm up")  # load the encoder now, not on the first user's question
         return bot
@@ -142,9 +130,8 @@ class Bot:
             s.hits = self.retriever.search(s.q.standalone, self.settings.top_k, entities=entities, lang=s.q.lang, vector=vector)
             self._promote_correction(s)
             if self.qa is not None and s.q.entities:
-                s.match = self.qa.match(s.q.standalone, s.q.entities, vector, own_words=s.q.text if s.q.followup else "")
-                if s.match is not None and s.q.intent == Intent.CLASSIFY and s.match.pair.ask in MECHANISM_ASKS:
-                    s.match = None  # "How would you classify X?" asks for a category, not how X works
+                own_words = s.q.text if s.q.followup else ""
+                s.match = self.qa.match(s.q.standalone, s.q.entities, vector, own_words=own_words, intent=s.q.intent)
         s.timings["retrieve"] = (time.perf_counter() - t0) * 1000
         return s
 

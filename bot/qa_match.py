@@ -23,9 +23,11 @@ from pathlib import Path
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from bot.corpus import Corpus
 from bot.lexicon import Lexicon, load_lexicon
 from bot.qa import LANGS, QaPair
-from bot.text import AliasMatcher, normalize
+from bot.question import Intent
+from bot.text import AliasMatcher, alias_fingerprint, normalize
 
 # Calibrated with `python -m bot qa-calibrate` (README, "Curated answers"): the lowest score at which
 # a held-out phrasing's best match is its own pair at least 95% of the time.
@@ -37,6 +39,9 @@ DENSE_WEIGHT = 0.5
 LEXICAL_WEIGHT = 0.25
 FORM_WEIGHT = 0.25
 FORMS = ("what", "why", "how", "yes_no", "list", "history", "strong_compare", "use")
+# Curated pairs about mechanisms or history cannot answer a classification question
+# ("How would you classify X?" asks for a category, not how X works).
+MECHANISM_ASKS = ("how", "why", "history", "practice")
 
 
 @dataclass(frozen=True)
@@ -83,8 +88,28 @@ class QaMatcher:
         for i, p in enumerate(self.phrasings):
             self._by_entities.setdefault(p.entities, []).append(i)
 
-    def match(self, text: str, entities: tuple[str, ...], vector: list[float], own_words: str = "") -> QaMatch | None:
-        """The best pair for a question about exactly `entities`, or None below the threshold.
+    @classmethod
+    def cached(cls, corpus: Corpus, retriever, embeddings: Embeddings, cache: Path) -> QaMatcher:
+        """The matcher for a corpus's pairs, with phrasing vectors and features kept beside the index in `cache`."""
+        vectors = phrasing_vectors(corpus.qa, embeddings, cache)
+        fingerprint, features_file = alias_fingerprint(corpus.alias_map()), cache.with_suffix(".features.json")
+        known = load_features(features_file, fingerprint)
+        before = len(known)
+        matcher = cls(corpus.qa, vectors, retriever.matcher, retriever.tokenizer.tokens, retriever.idf, known=known)
+        if len(known) != before:
+            save_features(features_file, fingerprint, known)
+        return matcher
+
+    def match(
+        self,
+        text: str,
+        entities: tuple[str, ...],
+        vector: list[float],
+        own_words: str = "",
+        intent: Intent | None = None,
+    ) -> QaMatch | None:
+        """The best pair for a question about exactly `entities`, or None below the threshold (or when the
+        best pair cannot answer a question of this `intent`).
 
         `own_words` is what the user typed when `text` is a follow-up completed from history ("AMD 那边
         呢" after a VT-x question): the pair must then share a word with it, not only the carried name.
@@ -93,6 +118,8 @@ class QaMatcher:
         if not ranked or ranked[0].score < self.threshold:
             return None
         best = ranked[0]
+        if intent == Intent.CLASSIFY and best.pair.ask in MECHANISM_ASKS:
+            return None
         if own_words:
             typed = set(self.tokens(own_words))
             phrasings = [p for p in self.phrasings if p.pair.id == best.pair.id]

@@ -35,11 +35,14 @@ def explain(k: Kit, q: Question, hits: list[Hit], cites: Citations) -> str:
     # A specific question (yes/no, how, why, when...) is answered by the axis it asks about or the best
     # retrieved sentence, first; the entity's summary leads only a "what is it" question.
     answer_first = q.yes_no or q.how or q.why or not q.what
-    if q.entities:
-        main = k.corpus.notes[q.entities[0]]
+    main = k.corpus.notes[q.entities[0]] if q.entities else None
+
+    def summary() -> str:  # the main entity's summary, cited (numbered when first called)
+        return f"{main.summary[q.lang]} {cites.mark(main.id, 'summary', q.lang)}".rstrip()
+
+    if main is not None:
         if not answer_first:
-            s = cites.mark(main.id, "summary", q.lang)
-            lines.append(f"**{display_name(main, q.lang)}**{t['colon']}{main.summary[q.lang]} {s}".rstrip())
+            lines.append(f"**{display_name(main, q.lang)}**{t['colon']}{summary()}")
         lines += axis_lines(k, q, [main])
     pool = hits
     if q.entities and (q.how or q.why):
@@ -50,17 +53,11 @@ def explain(k: Kit, q: Question, hits: list[Hit], cites: Citations) -> str:
     picked = mmr_sentences(
         q, pool, MECHANISM_SENTENCES if q.how or q.why else EXPLAIN_SENTENCES, k.tokens, k.idf, best_first=answer_first
     )
-    if answer_first and q.entities and not lines and not picked:
-        main = k.corpus.notes[q.entities[0]]
-        lines.append(
-            f"**{display_name(main, q.lang)}**{t['colon']}{main.summary[q.lang]} {cites.mark(main.id, 'summary', q.lang)}".rstrip()
-        )
+    if answer_first and main is not None and not lines and not picked:
+        lines.append(f"**{display_name(main, q.lang)}**{t['colon']}{summary()}")
     body = " ".join(f"{sent} [{cites.add(chunk)}]" for chunk, sent in picked)
-    tail = ""
-    if answer_first and not q.yes_no and q.entities and picked:
-        # "why / how": the mechanism first, then what the thing is, for the reader who does not know it.
-        main = k.corpus.notes[q.entities[0]]
-        tail = f"{main.summary[q.lang]} {cites.mark(main.id, 'summary', q.lang)}".rstrip()
+    # "why / how": the mechanism first, then what the thing is, for the reader who does not know it.
+    tail = summary() if answer_first and not q.yes_no and main is not None and picked else ""
     if not lines and not body:
         return t["nothing"]
     text = "\n\n".join(part for part in ("\n".join(lines), body, tail) if part)
