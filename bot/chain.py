@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 
 from langchain_core.runnables import RunnableLambda
 
+from bot import snapshot
 from bot.answer import Answer
 from bot.chunking import Chunk
 from bot.compose import Composer
@@ -19,7 +20,7 @@ from bot.qa_match import QaMatch, QaMatcher, cache_path
 from bot.question import Intent, Question
 from bot.retrieve import Hit, Retriever
 from bot.settings import Settings
-from bot.store import load_index
+from bot.store import load_index, open_active
 
 
 @dataclass
@@ -56,6 +57,7 @@ class Bot:
         self.llm = llm  # an LlmAnswerer, or None for the offline composer
         self.qa = qa  # matches questions to curated Q&A pairs; None answers from the notes alone
         self.embedder = embedder
+        self.from_snapshot = False  # whether from_settings loaded corpus and retriever from bot.snapshot
         # The article's and the errata's chunks, for lookups that name no entity.
         self._special_chunks = [c for c in retriever.chunks if c.doc_id in ("article", "notes/article-errata")]
         # Understanding and retrieval are shared by `ask` (the whole chain) and `stream` (which answers itself).
@@ -68,18 +70,35 @@ class Bot:
         emb = embeddings or make_embeddings(settings.embeddings)
         preload(emb)  # the encoder loads in a background thread while the steps below run
         name = embeddings_name(emb)
-        corpus = load_corpus(settings.corpus_dir)
-        index = load_index(settings, emb, name)
-        retriever = Retriever(index, emb, corpus.alias_map())
+        corpus, retriever, qa, from_snapshot = cls._load_knowledge(settings, emb, name)
         llm = None
         if settings.llm:
             from bot.llm import LlmAnswerer
 
             llm = LlmAnswerer.from_settings(settings)
-        qa = QaMatcher.cached(corpus, retriever, emb, cache_path(settings.index_dir, name))
         bot = cls(settings, corpus, retriever, llm, name, qa)
+        bot.from_snapshot = from_snapshot
         emb.embed_query("warm up")  # load the encoder now, not on the first user's question
         return bot
+
+    @staticmethod
+    def _load_knowledge(settings: Settings, emb, name: str) -> tuple[Corpus, Retriever, QaMatcher, bool]:
+        """Corpus, retriever and Q&A matcher: from the start-up snapshot when it is current, else built and snapshotted."""
+        digest = snapshot.corpus_digest(settings.corpus_dir)
+        opened = open_active(settings, name)
+        path, made_for = snapshot.path_for(settings.index_dir, name), snapshot.key(digest, opened[1], settings.chroma_url)
+        snap = snapshot.load(path, made_for)
+        if snap is not None:
+            index = load_index(settings, emb, name, opened=opened, chunks=snap.chunks)
+            retriever = Retriever(index, emb, snap.corpus.alias_map(), lexical=snap.lexical)
+            qa = QaMatcher.restored(snap.corpus.qa, snap.qa_vectors, snap.phrasings, retriever)
+            return snap.corpus, retriever, qa, True
+        corpus = load_corpus(settings.corpus_dir)
+        index = load_index(settings, emb, name, opened=opened)
+        retriever = Retriever(index, emb, corpus.alias_map())
+        qa = QaMatcher.cached(corpus, retriever, emb, cache_path(settings.index_dir, name))
+        snapshot.save(path, made_for, snapshot.Snapshot(corpus, index.chunks, retriever.lexical, qa.phrasings, qa.vectors))
+        return corpus, retriever, qa, False
 
     @property
     def backend(self) -> str:

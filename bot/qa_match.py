@@ -74,11 +74,13 @@ class QaMatcher:
         threshold: float = THRESHOLD,
         lexicon: Lexicon | None = None,
         known: dict[str, list[list[str]]] | None = None,
+        phrasings: list[_Phrasing] | None = None,
     ) -> None:
         lex = lexicon or load_lexicon()
         # The question's form, and the comparison axes it asks about ("performance", "startup"...).
         self._forms = {name: lex.cue(name) for name in FORMS} | {f"axis:{a}": cue for a, cue in lex.axis_cues.items()}
-        self.phrasings = phrasings_of(pairs, entities, tokens, self.form, known)
+        # `phrasings` come from the start-up snapshot (bot.snapshot) when it is current.
+        self.phrasings = phrasings if phrasings is not None else phrasings_of(pairs, entities, tokens, self.form, known)
         assert len(self.phrasings) == len(vectors), "one vector per phrasing"
         self.vectors = _unit(vectors)
         self.tokens = tokens
@@ -99,6 +101,11 @@ class QaMatcher:
         if len(known) != before:
             save_features(features_file, fingerprint, known)
         return matcher
+
+    @classmethod
+    def restored(cls, pairs: list[QaPair], vectors: np.ndarray, phrasings: list[_Phrasing], retriever) -> QaMatcher:
+        """The matcher again from what a snapshot kept (bot.snapshot): nothing is segmented or embedded."""
+        return cls(pairs, vectors, retriever.matcher, retriever.tokenizer.tokens, retriever.idf, phrasings=phrasings)
 
     def match(
         self,

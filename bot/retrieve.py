@@ -47,12 +47,44 @@ class Hit:
     ranks: dict[str, int] = field(default_factory=dict)  # leg -> 1-based rank, for evals and debugging
 
 
+@dataclass
+class LexicalIndex:
+    """What the retriever builds from the chunks' tokens: BM25, document frequencies, chunks by entity."""
+
+    bm25: object  # a bm25s.BM25
+    df: Counter
+    # Chunk positions by the entity they are about, and by every entity they mention: the alias
+    # boost then touches only those chunks, so a query's cost does not grow with the corpus.
+    about: dict[str, list[int]]
+    mentions: dict[str, list[int]]
+
+    @classmethod
+    def build(cls, chunks: list[Chunk], tokenized: list[list[str]]) -> LexicalIndex:
+        import bm25s
+
+        bm25 = bm25s.BM25()
+        bm25.index(tokenized, show_progress=False)
+        about: dict[str, list[int]] = {}
+        mentions: dict[str, list[int]] = {}
+        for i, c in enumerate(chunks):
+            about.setdefault(c.entity, []).append(i)
+            for e in c.entities:
+                mentions.setdefault(e, []).append(i)
+        return cls(bm25, Counter(t for toks in tokenized for t in set(toks)), about, mentions)
+
+
 class Retriever:
     """Built once per process from a loaded index; `search` is cheap and thread-safe."""
 
-    def __init__(self, index: Index, embeddings: Embeddings, aliases: dict[str, str], *, per_doc: int = 3) -> None:
-        import bm25s
-
+    def __init__(
+        self,
+        index: Index,
+        embeddings: Embeddings,
+        aliases: dict[str, str],
+        *,
+        per_doc: int = 3,
+        lexical: LexicalIndex | None = None,
+    ) -> None:
         self.index = index
         self.embeddings = embeddings
         self.matcher = AliasMatcher(aliases)
@@ -60,23 +92,17 @@ class Retriever:
         self.per_doc = per_doc
         self.chunks = index.chunks
         self._pos = {c.chunk_id: i for i, c in enumerate(self.chunks)}
-        stored = index.tokens if index.record.get("aliases") == alias_fingerprint(aliases) else None
-        tokenized = [
-            (stored[i] if stored and stored[i] is not None else self.tokenizer.tokens(c.embed_text())) or ["∅"]
-            for i, c in enumerate(self.chunks)
-        ]
-        self._bm25 = bm25s.BM25()
-        self._bm25.index(tokenized, show_progress=False)
-        self._df = Counter(t for toks in tokenized for t in set(toks))
+        if lexical is None:
+            stored = index.tokens if index.record.get("aliases") == alias_fingerprint(aliases) else None
+            tokenized = [
+                (stored[i] if stored and stored[i] is not None else self.tokenizer.tokens(c.embed_text())) or ["∅"]
+                for i, c in enumerate(self.chunks)
+            ]
+            lexical = LexicalIndex.build(self.chunks, tokenized)
+        self.lexical = lexical  # kept whole in the start-up snapshot (bot.snapshot)
+        self._bm25, self._df = lexical.bm25, lexical.df
+        self._about, self._mentions = lexical.about, lexical.mentions
         self._words: set[str] | None = None  # built on first use: only questions with unknown-looking names need it
-        # Chunk positions by the entity they are about, and by every entity they mention: the alias
-        # boost then touches only those chunks, so a query's cost does not grow with the corpus.
-        self._about: dict[str, list[int]] = {}
-        self._mentions: dict[str, list[int]] = {}
-        for i, c in enumerate(self.chunks):
-            self._about.setdefault(c.entity, []).append(i)
-            for e in c.entities:
-                self._mentions.setdefault(e, []).append(i)
 
     def idf(self, token: str) -> float:
         """Inverse document frequency of a token over the chunks (0 for unknown tokens)."""

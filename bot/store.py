@@ -164,8 +164,8 @@ def chunk_from(chunk_id: str, meta: dict) -> Chunk:
     )
 
 
-def load_index(settings: Settings, embeddings: Embeddings, embedder_name: str) -> Index:
-    """Open the active generation; clear errors when it is missing, corrupt or built by another embedder."""
+def open_active(settings: Settings, embedder_name: str) -> tuple[object, dict]:
+    """The client and the active generation's record; clear errors when it is missing or built by another embedder."""
     if not settings.chroma_url and not (settings.index_dir / "chroma").exists():
         raise IndexMissingError(f"nothing at {settings.index_dir}")
     client = open_client(settings)
@@ -176,8 +176,24 @@ def load_index(settings: Settings, embeddings: Embeddings, embedder_name: str) -
         raise IndexCorruptError(f"built with embeddings {record.get('embedder')!r} but BOT_EMBEDDINGS is {embedder_name!r}")
     if int(record.get("format", 0)) != FORMAT_VERSION:
         raise IndexCorruptError(f"index format {record.get('format')} is not {FORMAT_VERSION}")
+    return client, record
+
+
+def load_index(
+    settings: Settings,
+    embeddings: Embeddings,
+    embedder_name: str,
+    *,
+    opened: tuple[object, dict] | None = None,
+    chunks: list[Chunk] | None = None,
+) -> Index:
+    """Open the active generation (or the one `opened` names) and read its chunks, unless `chunks` are
+    already known for it (from the start-up snapshot); clear errors when it is missing or corrupt."""
+    client, record = opened or open_active(settings, embedder_name)
     try:
         coll = client.get_collection(record["active"])
+        if chunks is not None:
+            return Index(vectorstore(client, record["active"], embeddings), chunks, record, None, client)
         ids, metas = read_all(coll)
     except Exception as exc:
         raise IndexCorruptError(str(exc)) from exc
