@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -14,6 +16,8 @@ from bot.history import bounded
 from bot.history import problem as history_problem
 from bot.settings import Settings
 from bot.text import clean
+
+FAST_SWITCH_S = 0.0002  # the GIL switch interval while start-up runs two threads (see _load_bot)
 
 
 def _quiet_env() -> None:
@@ -35,12 +39,27 @@ def _read_history(path: str | None) -> list[dict]:
     return bounded(data)
 
 
-def _load_bot(settings: Settings):
-    """The Bot for one answer, loaded as fast as this process can (`python -m bench` times it)."""
+@contextlib.contextmanager
+def _starting():
+    """What start-up runs under (`python -m bench` times it), for `ask` and for `serve` until it answers."""
     # Start-up allocates millions of objects and frees almost none, so the collector's passes
     # over them are wasted: about a tenth of the import time.
     gc.disable()
+    # The encoder's weights load on another thread in hundreds of small reads, each of which gives
+    # up the GIL and then waits out the importing thread's switch interval (5 ms) to get it back:
+    # with the default, the first answer waited 0.1-0.2 s for the encoder; at 0.2 ms, not at all.
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(FAST_SWITCH_S)
     try:
+        yield
+    finally:
+        sys.setswitchinterval(switch)
+        gc.enable()
+
+
+def _load_bot(settings: Settings):
+    """The Bot for one answer, loaded as fast as this process can."""
+    with _starting():
         # The encoder starts loading in a background thread before the chain is imported (most
         # of a second of importing LangChain and Chroma), so neither waits for the other.
         from bot.embeddings import make_embeddings, preload
@@ -50,8 +69,6 @@ def _load_bot(settings: Settings):
         from bot.chain import Bot
 
         return Bot.from_settings(settings, embeddings)
-    finally:
-        gc.enable()
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -78,23 +95,18 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    # The server's imports (Gradio alone takes two seconds) are made with the collector off, as
-    # for `ask` (see _load_bot); it is on again before anything is served.
-    gc.disable()
-    try:
-        import gradio  # noqa: F401
+    # The API and Slack answer first; Gradio is imported after that, on the thread that builds the chat.
+    with _starting():
+        settings = Settings.from_env()
+        from bot.embeddings import make_embeddings, preload
 
-        import bot.chain  # noqa: F401
-        import bot.web.ui  # noqa: F401
-        from bot.web import serve
+        embeddings = make_embeddings(settings.embeddings)
+        preload(embeddings)
+        from bot.web import create_app, serve
 
-        try:
-            import bot.slack  # noqa: F401
-        except ImportError:  # the server says why Slack is not mounted
-            pass
-    finally:
-        gc.enable()
-    serve(Settings.from_env(), host=args.host, port=args.port)
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        app = create_app(settings, defer_ui=True, embeddings=embeddings)
+    serve(settings, host=args.host, port=args.port, app=app)
     return 0
 
 
