@@ -48,7 +48,8 @@ def server(tmp_path_factory):
         while True:
             assert proc.poll() is None, f"server exited early; see {log.name}"
             try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                health = httpx.get(f"{url}/healthz", timeout=2)
+                if health.status_code == 200 and health.json()["ui"] == "ready":  # the chat follows the API
                     break
             except httpx.HTTPError:
                 pass

@@ -293,6 +293,11 @@ class Session:
                     health = json.load(r)
                 if "BOT_SLACK_SIGNING_SECRET" in self.env:
                     assert health["slack"], health
+                if health["ui"] == "loading":  # the API answers; the chat at / follows a few seconds later
+                    raise OSError("chat still loading")
+                assert health["ui"] == "ready", f"the chat did not start:\n{(self.tmp / 'serve.log').read_text()[-3000:]}"
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=10) as r:
+                    assert "gradio" in r.read().decode("utf-8", "replace").lower()
                 return
             except OSError:
                 time.sleep(0.5)

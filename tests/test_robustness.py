@@ -80,11 +80,13 @@ class ServerProcess:
         while True:
             assert self.proc.poll() is None, f"server exited:\n{self.log()}"
             try:
-                httpx.get(self.url + "/healthz", timeout=2)
-                return
+                # Up, with or without an index, and the chat at / built (it comes a few seconds after the API).
+                if httpx.get(self.url + "/healthz", timeout=2).json().get("ui") != "loading":
+                    return
             except httpx.TransportError:
-                assert time.monotonic() < deadline, f"server did not start:\n{self.log()}"
-                time.sleep(0.2)
+                pass
+            assert time.monotonic() < deadline, f"server did not start:\n{self.log()}"
+            time.sleep(0.2)
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")

@@ -25,8 +25,9 @@ from uvicorn_thread import UvicornThread
 
 from bot.answer import Answer, Citation
 from bot.settings import Settings
-from bot.slack import clean_text, is_ignorable, mount_slack
+from bot.slack import mount_slack
 from bot.slack.dedup import DedupStore
+from bot.slack.events import clean_text, is_ignorable
 from bot.slack.format import SECTION_LIMIT, answer_messages, split_text, to_mrkdwn
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"

@@ -1,5 +1,8 @@
-"""The Slack front end: the Events API and `/vq` through Bolt, Block Kit formatting, de-duplication."""
+"""The Slack front end: the Events API and `/vq` through Bolt, Block Kit formatting, de-duplication.
 
-from bot.slack.events import clean_text, is_ignorable, mount_slack
+`mount` decides whether Bolt is needed at all; `events` (Bolt, imported only then) handles Slack's requests.
+"""
 
-__all__ = ["clean_text", "is_ignorable", "mount_slack"]
+from bot.slack.mount import mount_slack
+
+__all__ = ["mount_slack"]

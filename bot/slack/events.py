@@ -63,28 +63,8 @@ _ACCEPTED_SUBTYPES = (None, "file_share", "thread_broadcast")
 MAX_BODY_BYTES = 1_000_000
 
 
-def mount_slack(app: FastAPI, settings: Settings, bot, limiter: RateLimiter | None = None) -> None:
-    """Add POST /slack/events to the FastAPI app (503 with the fix when Slack is not configured).
-
-    `limiter` is the server's one rate limiter (Slack users are keyed "slack:USER"); by default a new one.
-    """
-    missing = [
-        name
-        for name, value in (
-            ("BOT_SLACK_SIGNING_SECRET", settings.slack_signing_secret),
-            ("BOT_SLACK_BOT_TOKEN", settings.slack_bot_token),
-        )
-        if not value
-    ]
-    if missing:
-        message = f"Slack is not configured: set {' and '.join(missing)} (see slack/README.md)"
-
-        @app.post("/slack/events")
-        async def slack_not_configured() -> JSONResponse:
-            return JSONResponse({"error": message}, status_code=503)
-
-        return
-
+def mount_configured(app: FastAPI, settings: Settings, bot, limiter: RateLimiter | None = None) -> None:
+    """Add POST /slack/events, served by Bolt, to the FastAPI app (Slack is configured: see bot.slack.mount)."""
     handler = AsyncSlackRequestHandler(build_slack_app(settings, bot, limiter=limiter))
     verifier = SignatureVerifier(settings.slack_signing_secret)
 

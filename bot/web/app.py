@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
+from collections.abc import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -13,10 +15,12 @@ from fastapi.routing import APIRoute
 
 import bot as bot_package
 from bot.errors import BadQuestion, BotError, public_message
+from bot.lexicon import load_lexicon
 from bot.ratelimit import RateLimiter
 from bot.settings import Settings
 from bot.web.doors import Doors, check_body, error_response, read_capped
 from bot.web.holder import BotHolder, HeldBot, generation_of
+from bot.web.late import LateUi, pages
 from bot.web.limits import (
     ASK_TIMEOUT_S,
     MAX_BODY_BYTES,
@@ -28,21 +32,41 @@ from bot.web.schema import ASK_BODY, ASK_RESPONSES, HEALTH, json_response
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, bot=None, *, timeout_s: float = ASK_TIMEOUT_S) -> FastAPI:
-    """Build the whole server; loads the bot now unless one is given (a missing index is reported, not fatal)."""
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    import gradio as gr
+def create_app(
+    settings: Settings,
+    bot=None,
+    *,
+    timeout_s: float = ASK_TIMEOUT_S,
+    defer_ui: bool = False,
+    chat: Callable[[], object] | None = None,
+    embeddings=None,
+) -> FastAPI:
+    """Build the whole server; loads the bot now unless one is given (a missing index is reported, not fatal).
 
-    from bot.web.feedback import FeedbackStore
-    from bot.web.ui import CSS, build_ui, theme
-
-    holder = BotHolder(settings, bot)
+    `chat` builds the app served at `/` (default: the Gradio chat); with `defer_ui` it is built on a
+    thread once the server has started, so the API and Slack answer while it loads (bot.web.late).
+    `embeddings` is an embedder already loading (see `bot serve`), else the holder makes one.
+    """
+    holder = BotHolder(settings, bot, embeddings=embeddings)
     if bot is None:
         holder._maybe_refresh()
     limiter = RateLimiter(settings.rate_limit)
     held = HeldBot(holder)
-    app = FastAPI(title="Virtualization Q&A bot", version=bot_package.__version__)
+    ui = LateUi(chat or (lambda: gradio_chat(holder, settings, timeout_s)), pages(load_lexicon().phrases))
+    if not defer_ui:
+        ui.build_now()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        await ui.start()
+        try:
+            yield
+        finally:
+            await ui.stop()
+
+    app = FastAPI(title="Virtualization Q&A bot", version=bot_package.__version__, lifespan=lifespan)
     app.state.holder = holder
+    app.state.ui = ui
 
     @app.post(
         "/api/ask",
@@ -101,6 +125,7 @@ def create_app(settings: Settings, bot=None, *, timeout_s: float = ASK_TIMEOUT_S
             "llm": settings.llm or "composer",
             "chroma": "server" if settings.chroma_url else "embedded",
             "slack": bool(settings.slack_signing_secret and settings.slack_bot_token),
+            "ui": str(ui.state),
         }
         try:
             with holder.using() as current:
@@ -123,13 +148,24 @@ def create_app(settings: Settings, bot=None, *, timeout_s: float = ASK_TIMEOUT_S
         mount_slack(app, settings, held, limiter)
 
     methods = {r.path: set(r.methods) for r in app.routes if isinstance(r, APIRoute)}
-    demo = build_ui(holder, settings, FeedbackStore(settings.data_dir / "feedback"), timeout_s=timeout_s)
-    demo.queue(default_concurrency_limit=4, max_size=64)
-    # Mounted last: the Gradio app at "/" would otherwise shadow the routes above.
-    app = gr.mount_gradio_app(app, demo, path="/", ssr_mode=False, theme=theme(), css=CSS, footer_links=[])
+    # Mounted last: the chat at "/" would otherwise shadow the routes above.
+    app.mount("/", ui)
     limits = {"/api/ask": MAX_BODY_BYTES, "/slack/events": SLACK_MAX_BODY_BYTES}
     app.add_middleware(Doors, methods=methods, limits=limits, default_limit=MAX_UI_BODY_BYTES)
     return app
+
+
+def gradio_chat(holder: BotHolder, settings: Settings, timeout_s: float) -> FastAPI:
+    """The Gradio chat as an app of its own (served at `/` by LateUi)."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    import gradio as gr
+
+    from bot.web.feedback import FeedbackStore
+    from bot.web.ui import CSS, build_ui, theme
+
+    demo = build_ui(holder, settings, FeedbackStore(settings.data_dir / "feedback"), timeout_s=timeout_s)
+    demo.queue(default_concurrency_limit=4, max_size=64)
+    return gr.mount_gradio_app(FastAPI(), demo, path="/", ssr_mode=False, theme=theme(), css=CSS, footer_links=[])
 
 
 def server_config(settings: Settings, app, host: str = "127.0.0.1", port: int = 7860):
@@ -150,11 +186,11 @@ def server_config(settings: Settings, app, host: str = "127.0.0.1", port: int = 
     )
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
-    """Run the server until interrupted."""
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, app=None) -> None:
+    """Run the server (`app`, or one made here) until interrupted; the chat at `/` comes up a few seconds after the API."""
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    app = create_app(settings)
+    app = app or create_app(settings, defer_ui=True)
     print(f"serving on http://{host}:{port}", flush=True)
     uvicorn.Server(server_config(settings, app, host, port)).run()

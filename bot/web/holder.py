@@ -46,14 +46,16 @@ class BotHolder:
     broken) it remembers why and retries every `retry_every_s`. A Bot passed in is kept as is.
     """
 
-    def __init__(self, settings: Settings, bot=None, *, retry_every_s: float = 5.0, check_every_s: float = 1.0) -> None:
+    def __init__(
+        self, settings: Settings, bot=None, *, retry_every_s: float = 5.0, check_every_s: float = 1.0, embeddings=None
+    ) -> None:
         self.settings = settings
         self.error = ""
         self.reader = uuid.uuid4().hex[:12]  # this process's name on its lease
         self._follow = bot is None
         self._current = _Loaded(bot, generation_of(bot)) if bot is not None else None
         self._old: list[_Loaded] = []  # replaced, with requests still running on them
-        self._embeddings = None
+        self._embeddings = embeddings  # kept across loads: loading the encoder is the slow part
         self._lock = threading.Lock()  # guards _current, _old and the users counts
         self._loading = threading.Lock()  # one check or load at a time; others go on with what is loaded
         self._last_try = -math.inf

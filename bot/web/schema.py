@@ -93,5 +93,6 @@ HEALTH = {
         "error": {"type": "string"},
         **{k: {"type": "string"} for k in ("version", "embedder", "llm", "chroma")},
         "slack": {"type": "boolean"},
+        "ui": {"type": "string", "enum": ["loading", "ready", "failed"], "description": "whether the chat at / is up yet"},
     },
 }
