@@ -14,10 +14,14 @@ SERVE_OVER_STACK = 2.5  # `bot serve` from exec to a healthy /healthz, likewise
 PHASES = [
     ("import_stack", "import chromadb, langchain_core"),
     ("import_bot", "import the bot (LCEL and langsmith, langchain-chroma)"),
+    ("snapshot_key", "hash the corpus and code (snapshot key)"),
+    ("index_open", "open Chroma, read the active generation"),
+    ("snapshot", "load the start-up snapshot (bot.snapshot)"),
     ("corpus", "corpus: read and check the notes"),
-    ("index", "index: open Chroma, read the chunks"),
+    ("index", "index: the generation's vector store (chunks known)"),
     ("jieba", "jieba: dictionary and aliases"),
-    ("bm25", "BM25 index over the stored tokens"),
+    ("retriever", "retriever: BM25 and chunks by entity"),
+    ("qa", "curated Q&A matcher"),
     ("bot", "interpreter and composer"),
     ("encoder_tokenizer", "encoder: SentencePiece tokenizer"),
     ("encoder_model", "encoder: weights"),
@@ -141,14 +145,22 @@ def startup_lines(st: dict) -> list[str]:
         lines.append(
             f"  {'python -m bot serve to /healthz 200':<34}{st['serve_healthy_s']:>6}{st['serve_over_stack']:>10}  runs {st['serve_runs_s']}"
         )
+    if "serve_chat_s" in st:
+        chat = st["serve_chat_s"]
+        lines.append(f"  {'  ... and to the chat at / (ui ready)':<34}{chat:>6}{round(chat / st['stack_import_s'], 2):>10}")
+    if "ask_first_s" in st:
+        lines.append(
+            f"  {'first ask after ingest (snapshot)':<34}{st['ask_first_s']:>6}{round(st['ask_first_s'] / st['stack_import_s'], 2):>10}"
+        )
     ph = st.get("phases_s", {})
     if "error" in ph:
         return [*lines, f"  phases not measured: {ph['error'][-200:]}"]
     lines += ["", f"start-up phases, one after another in one process ({runs} ask runs above overlap some):"]
     for key, label in PHASES:
-        if key in ph:
-            before = ph.get(f"{key}_before")
-            lines.append(f"  {label:<52}{ph[key]:>7} s" + (f"   (was {before} s)" if before is not None else ""))
+        if key in ph or f"{key}_before" in ph:
+            now, before = ph.get(key), ph.get(f"{key}_before")
+            shown = f"{now:>7} s" if now is not None else f"{'in snapshot':>9}"
+            lines.append(f"  {label:<52}{shown}" + (f"   (was {before} s)" if before is not None else ""))
     lines.append(f"  {'sum':<52}{ph.get('total', '?'):>7} s")
     return lines
 
