@@ -41,6 +41,7 @@ class Composer:
             corpus=corpus,
             phrases=lex.phrases,
             negative=lex.cue("negative"),
+            article=lex.cue("article"),
             idf=idf or (lambda t: 1.0),
             tokens=tokens or (lambda text: sorted(terms(text))),
         )

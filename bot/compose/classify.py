@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from bot.compose.citations import Citations
-from bot.compose.common import Kit, a_or_an, axis_lines, display_name, errata_notes, first_clause
+from bot.compose.common import Kit, a_or_an, axis_lines, category_phrase, display_name, errata_notes, first_clause
 from bot.corpus import Note
 from bot.question import Question
 
@@ -41,17 +41,21 @@ def classify(k: Kit, q: Question, cites: Citations) -> str:
     lines.append(f"{main.summary[q.lang]} {s}".rstrip())
     lines += axis_lines(k, q, [main])
     lines.append("")
+    # "Are WSL, Cygwin and Wine all OS-level virtualization?": each other named technology's category too.
+    lines += ["- " + category_phrase(k, k.corpus.notes[e], q.lang, cites) for e in techs[1:4] if e != main.id]
     isv = main.is_virtualization
     if not (q.yes_no and q.asks_virtualization):
         lines.append(
             f"- **{t['is_virt']}**{t['colon']}{t[{'true': 'yes', 'partly': 'partly', 'false': 'no'}[isv['value']]]} — {isv[q.lang]}"
         )
-    # The two properties that decide a category; the others are in the note and in comparisons.
-    lines.append(f"- **{t['why']}**{t['colon']}")
-    for axis in ("virtualizes", "host_kernel"):
-        if axis not in q.axes[:2]:
-            lines.append(f"  - {k.corpus.axes[axis][q.lang]}{t['colon']}{first_clause(main.axes[axis][q.lang])}")
-    if main.techniques:
+    # Why it is in that category: the two properties that decide it, and the techniques it uses, for a
+    # "why" question; the others are in the note and in comparisons.
+    if q.why:
+        lines.append(f"- **{t['why']}**{t['colon']}")
+        for axis in ("virtualizes", "host_kernel"):
+            if axis not in q.axes[:2]:
+                lines.append(f"  - {k.corpus.axes[axis][q.lang]}{t['colon']}{first_clause(main.axes[axis][q.lang])}")
+    if main.techniques and q.why:
         names = t["comma"].join(display_name(k.corpus.notes[x], q.lang) for x in main.techniques)
         lines.append(f"- **{t['techniques']}**{t['colon']}{names}")
     # The article's own grouping only when the question is about the article; where the article is

@@ -35,6 +35,7 @@ class Kit:
     corpus: Corpus
     phrases: dict[str, dict[str, Any]]  # lang -> phrase key -> template
     negative: re.Pattern  # an axis value that says "no" ("不需要；…", "None; …", "No, …", "N/A")
+    article: re.Pattern  # words that name the article ("原文", "the article"): a text that already talks about it
     # How sentences are matched to the question: retrieval's tokens and IDF when given, so a rare
     # word the question shares ("Azure", "Dom0") outweighs common ones.
     idf: Callable[[str], float]

@@ -31,6 +31,10 @@ def curated(k: Kit, q: Question, match: QaMatch, cites: Citations) -> str:
         lines += ["", *table(k, q, notes, cites)]
     elif q.intent == Intent.CLASSIFY or q.asks_virtualization:
         techs = [e for e in q.entities if k.corpus.notes[e].kind != "concept"] or list(q.entities)
-        lines += ["", "- " + category_phrase(k, k.corpus.notes[techs[0]], lang, cites)]
-    lines += errata_notes(k, q, list(pair.about), cites)
+        note = k.corpus.notes[techs[0]]
+        if k.corpus.categories[note.category].name[lang].lower() not in answer.lower():  # else the answer has said it
+            lines += ["", "- " + category_phrase(k, note, lang, cites)]
+    # An answer that already corrects the article needs no second correction, unless the article is what was asked about.
+    if q.about_article or q.intent == Intent.CORRECT or not k.article.search(answer):
+        lines += errata_notes(k, q, list(pair.about), cites)
     return "\n".join(lines).strip()
