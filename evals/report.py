@@ -39,7 +39,12 @@ def table(summary: dict) -> str:
     body = [[name, *(_fmt(block.get(c)) for c in COLS)] for name, block in rows]
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
     line = lambda r: "  ".join(x.ljust(w) for x, w in zip(r, widths, strict=True))  # noqa: E731
-    return "\n".join([line(head), line(["-" * w for w in widths]), *(line(r) for r in body)])
+    lines = [line(head), line(["-" * w for w in widths]), *(line(r) for r in body)]
+    units = {"zh": "characters", "en": "words"}
+    for lang, kinds in summary.get("size_p50", {}).items():
+        shown = ", ".join(f"{k} {v:g}" for k, v in kinds.items())
+        lines.append(f"median reply length, lang={lang} ({units.get(lang, 'characters')}): {shown}")
+    return "\n".join(lines)
 
 
 def diff_with_previous(out: Path, results: list[dict]) -> dict:

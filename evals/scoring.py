@@ -56,6 +56,7 @@ class Result:
     judge: dict = field(default_factory=dict)
     lead_ok: bool | None = None  # None when the case has no `expect.lead`
     chars: int = 0  # reply length in characters
+    size: int = 0  # the prose's length as the length targets count it: Chinese characters, English words
     curated: str = ""  # the curated Q&A pair that answered, if any
     backend: str = ""  # composer, or the LLM that answered
 
@@ -211,9 +212,19 @@ def score_case(case: Case, answer, latency_ms: float) -> Result:
         case.refuse,
         lead_ok=lead_ok,
         chars=len(text),
+        size=prose_size(text, case.lang),
         curated=getattr(answer, "curated", ""),
         backend=answer.backend,
     )
+
+
+def prose_size(text: str, lang: str) -> int:
+    """Characters (Chinese) or words (English) of a reply's prose: citation marks and the source list do not count."""
+    prose = "\n".join(line for line in text.splitlines() if not re.match(r"\s*\[\d+\]\s", line))
+    prose = re.sub(r"\[\d+\]|[*#|`>-]", " ", prose)
+    if lang == "zh":
+        return len(re.sub(r"\s", "", prose))
+    return len(re.findall(r"[A-Za-z0-9][A-Za-z0-9'’.\-]*", prose))
 
 
 def run_cases(bot, cases: list[Case], clock=time.perf_counter, judge=None) -> list[Result]:
@@ -269,6 +280,15 @@ def summarize(results: list[Result]) -> dict:
     out = block(results)
     out["by_lang"] = {lang: block([r for r in results if r.lang == lang]) for lang in sorted({r.lang for r in results})}
     out["by_kind"] = {k: block([r for r in results if r.kind == k]) for k in KINDS if any(r.kind == k for r in results)}
+    # Median reply length by language and kind, in the units the targets use (zh characters, en words).
+    out["size_p50"] = {
+        lang: {
+            k: percentile([float(r.size) for r in results if r.lang == lang and r.kind == k and not r.expect_refuse], 0.5)
+            for k in KINDS
+            if any(r.lang == lang and r.kind == k and not r.expect_refuse for r in results)
+        }
+        for lang in sorted({r.lang for r in results})
+    }
     return out
 
 
