@@ -192,14 +192,14 @@ def load_index(
     client, record = opened or open_active(settings, embedder_name)
     try:
         coll = client.get_collection(record["active"])
-        if chunks is not None:
-            return Index(vectorstore(client, record["active"], embeddings), chunks, record, None, client)
-        ids, metas = read_all(coll)
+        ids, metas = read_all(coll) if chunks is None else ([], [])
     except Exception as exc:
         raise IndexCorruptError(str(exc)) from exc
-    rows = sorted(zip(ids, metas, strict=True), key=lambda r: r[0])
-    chunks = [chunk_from(i, m) for i, m in rows]
-    tokens = [m["bm25"].split("\t") if m.get("bm25") else None for _, m in rows]
+    tokens = None
+    if chunks is None:
+        rows = sorted(zip(ids, metas, strict=True), key=lambda r: r[0])
+        chunks = [chunk_from(i, m) for i, m in rows]
+        tokens = [m["bm25"].split("\t") if m.get("bm25") else None for _, m in rows]
     return Index(vectorstore(client, record["active"], embeddings), chunks, record, tokens, client)
 
 

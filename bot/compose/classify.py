@@ -55,9 +55,9 @@ def classify(k: Kit, q: Question, cites: Citations) -> str:
         for axis in ("virtualizes", "host_kernel"):
             if axis not in q.axes[:2]:
                 lines.append(f"  - {k.corpus.axes[axis][q.lang]}{t['colon']}{first_clause(main.axes[axis][q.lang])}")
-    if main.techniques and q.why:
-        names = t["comma"].join(display_name(k.corpus.notes[x], q.lang) for x in main.techniques)
-        lines.append(f"- **{t['techniques']}**{t['colon']}{names}")
+        if main.techniques:
+            names = t["comma"].join(display_name(k.corpus.notes[x], q.lang) for x in main.techniques)
+            lines.append(f"- **{t['techniques']}**{t['colon']}{names}")
     # The article's own grouping only when the question is about the article; where the article is
     # wrong about this entity, errata_notes below says so if the question touches the claim.
     group_line = article_grouping(k, main, q.lang) if q.about_article else ""
