@@ -30,6 +30,7 @@ MENTION_BOOST = 0.3 / (RRF_K + 1)  # the chunk mentions a named entity but is ab
 LANG_BOOST = 0.25 / (RRF_K + 1)
 # The article is the text we critique; on a tie our curated notes should answer first.
 ARTICLE_WEIGHT = 0.85
+LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-]*")
 DISTINCTIVE_SHARE = 0.10  # a term in at most 10% of chunks is specific to the subject ("dom0", "popek")
 # Everyday English words that say nothing about a question's topic (Chinese ones are dropped by the tokenizer).
 COMMON_WORDS = set(
@@ -57,12 +58,13 @@ class LexicalIndex:
     # boost then touches only those chunks, so a query's cost does not grow with the corpus.
     about: dict[str, list[int]]
     mentions: dict[str, list[int]]
+    words: frozenset[str]  # every Latin word the chunks use, lower case, as written (not as tokenised)
 
     @classmethod
     def build(cls, chunks: list[Chunk], tokenized: list[list[str]]) -> LexicalIndex:
-        import bm25s
+        from bot.seams import import_bm25s
 
-        bm25 = bm25s.BM25()
+        bm25 = import_bm25s().BM25()
         bm25.index(tokenized, show_progress=False)
         about: dict[str, list[int]] = {}
         mentions: dict[str, list[int]] = {}
@@ -70,7 +72,8 @@ class LexicalIndex:
             about.setdefault(c.entity, []).append(i)
             for e in c.entities:
                 mentions.setdefault(e, []).append(i)
-        return cls(bm25, Counter(t for toks in tokenized for t in set(toks)), about, mentions)
+        words = frozenset(w.lower() for c in chunks for w in LATIN_WORD.findall(c.embed_text()))
+        return cls(bm25, Counter(t for toks in tokenized for t in set(toks)), about, mentions, words)
 
 
 class Retriever:
@@ -100,24 +103,19 @@ class Retriever:
             ]
             lexical = LexicalIndex.build(self.chunks, tokenized)
         self.lexical = lexical  # kept whole in the start-up snapshot (bot.snapshot)
-        self._bm25, self._df = lexical.bm25, lexical.df
-        self._about, self._mentions = lexical.about, lexical.mentions
-        self._words: set[str] | None = None  # built on first use: only questions with unknown-looking names need it
 
     def idf(self, token: str) -> float:
         """Inverse document frequency of a token over the chunks (0 for unknown tokens)."""
-        df = self._df.get(token, 0)
+        df = self.lexical.df.get(token, 0)
         return math.log(len(self.chunks) / df) if df else 0.0
 
     def mentions(self, word: str) -> bool:
         """Whether any chunk uses this Latin word (lower case), as written, not as tokenised."""
-        if self._words is None:
-            self._words = {w.lower() for c in self.chunks for w in re.findall(r"[A-Za-z][A-Za-z0-9\-]*", c.embed_text())}
-        return word.lower() in self._words
+        return word.lower() in self.lexical.words
 
     def knows(self, token: str) -> bool:
         """Whether the corpus uses this token at all."""
-        return self._df.get(token, 0) > 0
+        return self.lexical.df.get(token, 0) > 0
 
     def on_topic(self, text: str) -> bool:
         """Whether a question that names no entity still talks about the corpus's subject.
@@ -129,9 +127,9 @@ class Retriever:
         content = [t for t in self.tokenizer.tokens(text) if len(t) > 1 and not t.startswith("ent:") and t not in COMMON_WORDS]
         if not content:
             return False
-        known = [t for t in content if self._df.get(t, 0) > 0]
+        known = [t for t in content if self.lexical.df.get(t, 0) > 0]
         limit = max(2, int(DISTINCTIVE_SHARE * len(self.chunks)))
-        return len(known) * 2 > len(content) and any(self._df[t] <= limit for t in known)
+        return len(known) * 2 > len(content) and any(self.lexical.df[t] <= limit for t in known)
 
     def entities_in(self, text: str) -> list[str]:
         return self.matcher.find(text)
@@ -153,7 +151,7 @@ class Retriever:
         scores: dict[int, float] = {}
         ranks: dict[int, dict[str, int]] = {}
 
-        bm = self._bm25.get_scores(self.tokenizer.tokens(query) or ["∅"])
+        bm = self.lexical.bm25.get_scores(self.tokenizer.tokens(query) or ["∅"])
         order = np.argsort(-bm)[:BM25_CANDIDATES]
         for r, i in enumerate(o for o in order if bm[o] > 0):
             scores[int(i)] = scores.get(int(i), 0.0) + 1.0 / (RRF_K + r + 1)
@@ -175,8 +173,8 @@ class Retriever:
             scores[i] = scores.get(i, 0.0) + 1.0 / (RRF_K + r + 1)
             ranks.setdefault(i, {})["dense"] = r + 1
 
-        about = {i for e in named for i in self._about.get(e, ())}
-        mentioning = {i for e in named for i in self._mentions.get(e, ())} - about
+        about = {i for e in named for i in self.lexical.about.get(e, ())}
+        mentioning = {i for e in named for i in self.lexical.mentions.get(e, ())} - about
         for i in about:
             scores[i] = scores.get(i, 0.0) + NAMED_BOOST
         for i in mentioning:
@@ -190,7 +188,7 @@ class Retriever:
         # Diversifying needs the leaders, plus the best chunk of each named entity; not every scored chunk.
         ranked = heapq.nsmallest(k * self.per_doc * 8, scores, key=lambda i: (-scores[i], self.chunks[i].chunk_id))
         for e in named:
-            best = max(self._about.get(e, ()), key=lambda i: scores.get(i, 0.0), default=None)
+            best = max(self.lexical.about.get(e, ()), key=lambda i: scores.get(i, 0.0), default=None)
             if best is not None and best not in ranked:
                 ranked.append(best)
         ranked.sort(key=lambda i: (-scores[i], self.chunks[i].chunk_id))
@@ -198,7 +196,7 @@ class Retriever:
 
     def chunks_about(self, entity: str) -> list[Chunk]:
         """Every chunk whose main entity is `entity`, in index order."""
-        return [self.chunks[i] for i in self._about.get(entity, ())]
+        return [self.chunks[i] for i in self.lexical.about.get(entity, ())]
 
     def _diversify(self, hits: list[Hit], k: int, named: dict[str, None]) -> list[Hit]:
         """At most per_doc chunks per document, and every named entity represented when it has chunks."""

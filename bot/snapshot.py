@@ -31,6 +31,7 @@ import numpy as np
 from bot.chunking import Chunk
 from bot.corpus import Corpus
 from bot.retrieve import LexicalIndex
+from bot.seams import import_bm25s
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ def key(digest: str, record: dict, store: str) -> str:
 
 def load(path: Path, wanted: str) -> Snapshot | None:
     """The snapshot at `path` if it was made for `wanted`; None when absent, stale or unreadable."""
+    import_bm25s()  # what the pickled BM25 needs, without SciPy (unpickling would import it whole)
     collecting = gc.isenabled()
     gc.disable()  # a million new objects and no garbage: with the collector on, loading takes 4x as long
     try:
