@@ -90,11 +90,13 @@ class Bot:
         snap = snapshot.load(path, made_for)
         if snap is not None:
             index = load_index(settings, emb, name, opened=opened, chunks=snap.chunks)
+            index.warm_in_background()
             retriever = Retriever(index, emb, snap.corpus.alias_map(), lexical=snap.lexical)
             qa = QaMatcher.restored(snap.corpus.qa, snap.qa_vectors, snap.phrasings, retriever)
             return snap.corpus, retriever, qa, True
         corpus = load_corpus(settings.corpus_dir)
         index = load_index(settings, emb, name, opened=opened)
+        index.warm_in_background()
         retriever = Retriever(index, emb, corpus.alias_map())
         qa = QaMatcher.cached(corpus, retriever, emb, cache_path(settings.index_dir, name))
         snapshot.save(path, made_for, snapshot.Snapshot(corpus, index.chunks, retriever.lexical, qa.phrasings, qa.vectors))

@@ -208,3 +208,20 @@ def test_ingest_and_answer_through_a_chroma_server(settings, chroma_server):
     assert not (s.data_dir / "index" / "chroma").exists()  # nothing written locally
     answer = Bot.from_settings(s, FakeEmbeddings()).ask("Docker 和 KVM 有什么区别？")
     assert answer.intent == "compare" and "|" in answer.text and answer.citations
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+def test_warming_the_vector_index_answers_like_a_cold_one_and_survives_a_dropped_collection(settings):
+    _ingest(settings)
+    emb = FakeEmbeddings()
+    cold = load_index(settings, emb, "fake").store.similarity_search("KVM 属于哪一类虚拟化？", k=5)
+    index = load_index(settings, emb, "fake")
+    index.warm_in_background().join(timeout=30)
+    warm = index.store.similarity_search("KVM 属于哪一类虚拟化？", k=5)
+    assert [d.page_content for d in warm] == [d.page_content for d in cold] and warm
+    # The generation vanishing under it (an ingest by another process) is not the warmer's to report.
+    doomed = load_index(settings, emb, "fake")
+    doomed.client.delete_collection(doomed.generation)
+    thread = doomed.warm_in_background()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
