@@ -105,13 +105,21 @@ class Interpreter:
         errata = self.match_errata(intent_text, ents)
         axes = tuple(axis for axis, cue in self.lex.axis_cues.items() if cue.search(intent_text))
         uncovered = self._unknown_names(text)
+        q_terms = terms(intent_text)
+        overlap = {e.id: len(q_terms & self._errata_terms[e.id]) / max(1, len(q_terms)) for e in errata}
         rule, intent, ents = self._decide(
-            intent_text, ents, cats, errata, axes, followup=bool(carried), uncovered=bool(uncovered)
+            intent_text,
+            ents,
+            cats,
+            errata,
+            axes,
+            followup=bool(carried),
+            uncovered=bool(uncovered),
+            claim_overlap=max(overlap.values(), default=0.0),
         )
         if rule in NO_ERRATA_RULES:
             errata = []
-        q_terms = terms(intent_text)
-        overlap = {e.id: len(q_terms & self._errata_terms[e.id]) / max(1, len(q_terms)) for e in errata}
+            overlap = {}
         list_kind = self._list_kind(text, ents, cats, axes) if intent == Intent.LIST else ListKind.NONE
         return Question(
             text=text,
@@ -147,6 +155,7 @@ class Interpreter:
         axes: tuple[str, ...],
         followup: bool,
         uncovered: bool = False,
+        claim_overlap: float = 0.0,
     ) -> tuple[str, Intent, list[str]]:
         notes = self.corpus.notes
         facts = Facts(
@@ -159,6 +168,7 @@ class Interpreter:
             followup=followup,
             on_topic=bool(ents or cats or self.has("domain", text) or self.on_topic(text)),
             uncovered=uncovered,
+            claim_overlap=claim_overlap,
             cue=lambda name: self.has(name, text),
         )
         rule, intent = next((name, intent) for name, test, intent in RULES if test(facts))

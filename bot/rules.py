@@ -15,6 +15,8 @@ from bot.question import Intent
 # A question short enough to be about the name it carries ("Is Nutanix AHV a type 1 hypervisor?"); in a
 # long pasted report an unknown capitalised word ("Appendix", "LTS") says nothing about coverage.
 SHORT_QUESTION = 80
+# Share of a question's terms found in an erratum's claim for the question to restate that claim.
+CLAIM_OVERLAP = 0.4
 
 
 @dataclass(frozen=True)
@@ -30,11 +32,16 @@ class Facts:
     followup: bool  # entities were carried over from earlier turns
     on_topic: bool
     uncovered: bool  # the question names a product no note covers
+    claim_overlap: float  # the largest share of the question's terms found in one erratum's claim
     cue: Callable[[str], bool]
 
     @property
     def names_nothing(self) -> bool:
         return not self.entities and not self.categories
+
+    @property
+    def questions_a_claim(self) -> bool:
+        return bool(self.errata) and (self.cue("article") or self.claim_overlap >= CLAIM_OVERLAP)
 
     @property
     def listing(self) -> bool:
@@ -53,7 +60,10 @@ def _compares(f: Facts) -> bool:
         return False
     yes_no = f.cue("yes_no") and not f.strong_compare
     # A yes/no question about one thing ("那用它必须装 docker 吗") is not a request for a table.
-    return f.strong_compare or (not yes_no and (f.cue("compare") or f.followup or len(f.techs) >= 2))
+    # Two technologies named with no comparison asked for: a table, unless the question asks how, why or
+    # reports a problem ("VirtualBox won't run because of Hyper-V", "why does Docker need Hyper-V on WSL 2?").
+    plain = len(f.techs) >= 2 and not (f.cue("how") or f.cue("why") or f.cue("trouble"))
+    return f.strong_compare or (not yes_no and (f.cue("compare") or f.followup or plain))
 
 
 # The rules, in order: the first whose test holds decides the intent. tests/test_intent.py has a case for each.
@@ -70,7 +80,9 @@ RULES: tuple[tuple[str, Callable[[Facts], bool], Intent], ...] = (
     ("article-mistakes", lambda f: not f.entities and f.cue("article") and f.cue("mistakes"), Intent.LIST),
     # "文章里提到的容器运行时有哪些" lists; it does not correct.
     ("list-named", lambda f: f.listing and bool(f.categories or not f.errata), Intent.LIST),
-    ("correct", lambda f: bool(f.errata) and (f.cue("correct_source") or f.cue("correct_check")), Intent.CORRECT),
+    # A correction needs the article named or its claim restated: "It says VT-x is not available" (an error
+    # message) and "is it true that WSL 2 uses Hyper-V?" touch errata's entities without asking about them.
+    ("correct", lambda f: f.questions_a_claim and (f.cue("correct_source") or f.cue("correct_check")), Intent.CORRECT),
     ("list", lambda f: f.listing, Intent.LIST),
     ("compare", _compares, Intent.COMPARE),
     ("classify", lambda f: bool(f.techs) and bool(f.cue("classify") or f.categories), Intent.CLASSIFY),

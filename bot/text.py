@@ -16,13 +16,15 @@ _CONTROL = re.compile(
     r"\U000e0001-\U000e007f\U000e0100-\U000e01ef]"
 )
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'"})
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-]*")
 
 
 def clean(text: str) -> str:
-    """NFKC, drop control, zero-width and surrogate characters, collapse runs of spaces; keeps case and newlines."""
+    """NFKC, drop control, zero-width and surrogate characters, plain apostrophes for typographic ones
+    ("won’t", which the cues spell "won't"), collapse runs of spaces; keeps case and newlines."""
     # Drop first, then NFKC: dropping after could join "e", NUL, U+0301 into a new "é" on the next call.
-    text = unicodedata.normalize("NFKC", _CONTROL.sub("", text))
+    text = unicodedata.normalize("NFKC", _CONTROL.sub("", text)).translate(_APOSTROPHES)
     text = re.sub(r"[ \t]+", " ", text)
     return text.strip()
 

@@ -46,3 +46,34 @@ def test_yes_no_classification_opens_with_the_verdict():
     assert compose(yes)[0].startswith("是的，KVM 属于「一型")
     which = by_question["Is VirtualBox type 1 or type 2?"]
     assert compose(which)[0].startswith("VirtualBox is a “Type-2")
+
+
+# Questions as people post them: a title, then the question, then context. Written here, not taken
+# from any evaluation set.
+POSTED = {
+    "two names, a problem": "VMware Workstation won’t start since I enabled Hyper-V. It says VT-x is not available.",
+    "two names, why": "Docker Desktop on WSL 2. Why does it still want the Virtual Machine Platform turned on?",
+    "two names, yes/no mid-text": "关掉 Hyper-V 以后 VirtualBox 还能用吗？我的系统是 win10 专业版，谢谢",
+    "title, then yes/no": "Nested VMs on my laptop. Can I run KVM inside a VirtualBox guest?",
+}
+
+
+@pytest.mark.parametrize("name", POSTED)
+def test_a_posted_question_naming_two_technologies_gets_an_answer_not_a_comparison_table(name):
+    q = ask({"question": POSTED[name], "history": []})
+    assert q.intent != Intent.COMPARE
+    assert "|---|" not in compose(q)[0]
+
+
+def test_yes_no_is_read_where_the_question_is_not_only_at_the_start_or_end():
+    assert ask({"question": POSTED["title, then yes/no"], "history": []}).yes_no
+    assert ask({"question": POSTED["two names, yes/no mid-text"], "history": []}).yes_no
+
+
+def test_a_problem_report_opens_with_the_points_that_bear_on_it_and_ends_with_the_caveat():
+    q = ask({"question": POSTED["two names, a problem"], "history": []})
+    assert q.trouble  # matched though the post uses a typographic apostrophe
+    text, cites = compose(q)
+    first, *_, last = [p for p in text.split("\n\n") if p.strip()]
+    assert re.search(r"\[\d+\]", first) and cites  # a cited point first...
+    assert "diagnos" in last and "diagnos" not in first  # ...and what the notes cannot do, last

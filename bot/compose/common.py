@@ -10,12 +10,13 @@ from typing import Any
 from bot.compose.citations import Citations
 from bot.corpus import Corpus, Note
 from bot.question import Question
+from bot.rules import CLAIM_OVERLAP
 from bot.text import has_han, split_sentences
 
 MAX_SENTENCE_CHARS = 420
 EXPLAIN_SENTENCES = 3  # retrieved sentences an explanation adds after the entity's summary
 MECHANISM_SENTENCES = 4  # ... and for a why or how question, which needs the mechanism
-ERRATUM_NOTE_OVERLAP = 0.4  # share of the question's terms found in an erratum's claim before we flag it
+TROUBLE_SENTENCES = 2  # the points most likely to explain a reported problem
 COMPARE_AXES = (
     "virtualizes",
     "isolation",
@@ -68,7 +69,7 @@ def errata_notes(k: Kit, q: Question, entities: list[str], cites: Citations, quo
     related = [
         e
         for e in q.errata
-        if set(e.entities) & set(entities) and (q.errata_overlap.get(e.id, 0) >= ERRATUM_NOTE_OVERLAP or q.about_article)
+        if set(e.entities) & set(entities) and (q.errata_overlap.get(e.id, 0) >= CLAIM_OVERLAP or q.about_article)
     ][:1]
     related = list({e.id: e for e in [*repeated[:2], *related]}.values())[:2]
     out = []

@@ -10,6 +10,7 @@ from bot.compose.common import (
     EXPLAIN_SENTENCES,
     MAX_SENTENCE_CHARS,
     MECHANISM_SENTENCES,
+    TROUBLE_SENTENCES,
     Kit,
     axis_lines,
     broken_quote,
@@ -109,8 +110,9 @@ def mmr_sentences(
         # "How does X work?" and "why ...?" are best answered from the notes' mechanism sections.
         bonus = 0.5 if how and any(w in h.chunk.heading.lower() for w in ("工作原理", "how it works")) else 0.0
         for s in split_sentences(h.chunk.text):
-            # Fragments, broken quotations and flattened lists read badly alone.
-            if not 8 <= len(s) <= MAX_SENTENCE_CHARS or broken_quote(s) or s.count(" - ") >= 3:
+            # Fragments, broken quotations, flattened lists and questions (a note's "Can I ...?" before
+            # its answer) read badly alone.
+            if not 8 <= len(s) <= MAX_SENTENCE_CHARS or broken_quote(s) or s.count(" - ") >= 3 or _asks(s):
                 continue
             st = set(tokens(s))
             rel = 0.5 * (h.score / top) + 0.5 * (sum(idf(t) for t in qt & st) / q_weight) + bonus
@@ -135,6 +137,10 @@ def mmr_sentences(
     return [(p[1], p[2]) for p in picked]
 
 
+def _asks(sentence: str) -> bool:
+    return sentence.rstrip(" \"'”」）)*").endswith(("?", "？"))
+
+
 def not_covered(k: Kit, q: Question, hits: list[Hit]) -> str:
     """A short "not in our notes" for a product no note covers, naming the nearest entities the notes do cover."""
     t = k.phrases[q.lang]
@@ -146,11 +152,11 @@ def not_covered(k: Kit, q: Question, hits: list[Hit]) -> str:
 
 
 def troubleshooting(k: Kit, q: Question, hits: list[Hit], cites: Citations) -> str:
-    """A problem report the notes cannot debug: say so first, then the one retrieved sentence most likely to help."""
+    """A problem report the notes cannot debug: the retrieved points most likely to explain it first, then
+    that the notes do not diagnose particular setups (a reply that opens with "I can't" reads as no answer)."""
     t = k.phrases[q.lang]
-    picked = mmr_sentences(q, hits, 1, k.tokens, k.idf, best_first=True)
-    lines = [t["not_troubleshooting"]]
-    if picked:
-        chunk, sent = picked[0]
-        lines.append(f"{t['related_point']}{sent} [{cites.add(chunk)}]")
-    return "\n\n".join(lines)
+    picked = mmr_sentences(q, hits, TROUBLE_SENTENCES, k.tokens, k.idf, best_first=True)
+    if not picked:
+        return t["not_troubleshooting"]
+    points = " ".join(f"{sent} [{cites.add(chunk)}]" for chunk, sent in picked)
+    return f"{points}\n\n{t['troubleshooting_caveat']}"
