@@ -107,7 +107,10 @@ def dump(datasets: list[Path], out: Path) -> int:
 
 
 def merge(prompts: Path, replies: Path, into: Path, model: str) -> int:
-    """Add replies ({"key", "reply"} lines) for dumped prompts to the recorded file; returns the total."""
+    """Add replies ({"key", "reply"} lines) for dumped prompts to the recorded file; returns the total.
+
+    A case's new reply replaces its old one: the old prompt is no longer sent, and the replay test
+    counts rows whose prompt is not sent today as stale."""
     asked = {json.loads(line)["key"]: json.loads(line) for line in prompts.read_text(encoding="utf-8").splitlines() if line}
     rows = {}
     if into.exists():
@@ -117,6 +120,7 @@ def merge(prompts: Path, replies: Path, into: Path, model: str) -> int:
             r = json.loads(line)
             if r["key"] in asked:
                 p = asked[r["key"]]
+                rows = {k: row for k, row in rows.items() if row["case"] != p["case"]}
                 rows[r["key"]] = {
                     "key": r["key"],
                     "case": p["case"],

@@ -12,7 +12,7 @@ import pytest
 
 from bot.chain import Bot
 from bot.llm import LlmAnswerer
-from bot.llm_replay import ReplayChat, _Capture, prompt_key
+from bot.llm_replay import ReplayChat, _Capture, merge, prompt_key
 from evals.scoring import evaluate, load_dataset
 
 REPO = Path(__file__).resolve().parent.parent
@@ -77,3 +77,21 @@ def test_replayed_replies_pass_the_citation_check_and_the_evals(replay_bot):
 def test_a_prompt_never_recorded_falls_back_to_the_composer(replay_bot):
     answer = replay_bot.ask("KVM 和 Firecracker 的设备模型有多大差别？请详细说明。")
     assert answer.backend == "composer" and any("LLM unavailable" in n for n in answer.notices)
+
+
+def test_merging_a_new_reply_for_a_case_replaces_its_old_one(tmp_path):
+    def lines(path, rows):
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        return path
+
+    prompts = lines(tmp_path / "p.jsonl", [{"key": "new", "case": "kvm", "question": "KVM?"}])
+    into = lines(
+        tmp_path / "rec.jsonl",
+        [
+            {"key": "old", "case": "kvm", "question": "KVM?", "model": "m", "reply": "a"},
+            {"key": "xen", "case": "xen", "question": "Xen?", "model": "m", "reply": "b"},
+        ],
+    )
+    assert merge(prompts, lines(tmp_path / "r.jsonl", [{"key": "new", "reply": "c"}]), into, "m") == 2
+    kept = {r["case"]: r for r in map(json.loads, into.read_text(encoding="utf-8").splitlines())}
+    assert kept["kvm"]["key"] == "new" and kept["kvm"]["reply"] == "c" and kept["xen"]["reply"] == "b"
