@@ -77,3 +77,20 @@ def test_a_problem_report_opens_with_the_points_that_bear_on_it_and_ends_with_th
     first, *_, last = [p for p in text.split("\n\n") if p.strip()]
     assert re.search(r"\[\d+\]", first) and cites  # a cited point first...
     assert "diagnos" in last and "diagnos" not in first  # ...and what the notes cannot do, last
+
+
+def test_an_answer_does_not_open_with_a_sentence_that_leans_on_an_unseen_one():
+    from bot.chunking import Chunk
+    from bot.compose.explain import mmr_sentences
+    from bot.lexicon import load_lexicon
+    from bot.retrieve import Hit
+
+    text = (
+        "Intel's extension introduces VMX operation, so that a hypervisor can run guests directly. "
+        "This is what VT-x does: add to the CPU the VMX root and non-root modes and the VMCS."
+    )
+    chunk = Chunk("c1", "notes/intel-vt-x", text, "Intel VT-x", "English > How it works", "en", "x.md#how", ("intel-vt-x",))
+    q = ask({"question": "What does VT-x add to the CPU?", "history": []})
+    tokens = lambda s: re.findall(r"[a-z0-9\-]+", s.lower())  # noqa: E731
+    picked = mmr_sentences(q, [Hit(chunk, 1.0)], 2, tokens, lambda t: 1.0, best_first=True, anaphor=load_lexicon().cue("anaphor"))
+    assert picked[0][1].startswith("Intel's extension") and len(picked) == 2

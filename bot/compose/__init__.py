@@ -42,6 +42,7 @@ class Composer:
             phrases=lex.phrases,
             negative=lex.cue("negative"),
             article=lex.cue("article"),
+            anaphor=lex.cue("anaphor"),
             idf=idf or (lambda t: 1.0),
             tokens=tokens or (lambda text: sorted(terms(text))),
         )

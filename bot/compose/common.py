@@ -17,6 +17,7 @@ MAX_SENTENCE_CHARS = 420
 EXPLAIN_SENTENCES = 3  # retrieved sentences an explanation adds after the entity's summary
 MECHANISM_SENTENCES = 4  # ... and for a why or how question, which needs the mechanism
 TROUBLE_SENTENCES = 2  # the points most likely to explain a reported problem
+RESTATES = 0.6  # share of a retrieved sentence's words in the summary at which it already says the same
 COMPARE_AXES = (
     "virtualizes",
     "isolation",
@@ -37,6 +38,7 @@ class Kit:
     phrases: dict[str, dict[str, Any]]  # lang -> phrase key -> template
     negative: re.Pattern  # an axis value that says "no" ("不需要；…", "None; …", "No, …", "N/A")
     article: re.Pattern  # words that name the article ("原文", "the article"): a text that already talks about it
+    anaphor: re.Pattern  # a sentence that leans on the one before it ("It adds...", "这也..."): never the opening
     # How sentences are matched to the question: retrieval's tokens and IDF when given, so a rare
     # word the question shares ("Azure", "Dom0") outweighs common ones.
     idf: Callable[[str], float]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from bot.chunking import Chunk
@@ -10,6 +11,7 @@ from bot.compose.common import (
     EXPLAIN_SENTENCES,
     MAX_SENTENCE_CHARS,
     MECHANISM_SENTENCES,
+    RESTATES,
     TROUBLE_SENTENCES,
     Kit,
     axis_lines,
@@ -52,13 +54,20 @@ def explain(k: Kit, q: Question, hits: list[Hit], cites: Citations) -> str:
         if how is not None and all(h.chunk.chunk_id != how.chunk_id for h in hits[:6]):
             pool = [Hit(how, hits[0].score if hits else 1.0, {"lookup": 1}), *hits]
     picked = mmr_sentences(
-        q, pool, MECHANISM_SENTENCES if q.how or q.why else EXPLAIN_SENTENCES, k.tokens, k.idf, best_first=answer_first
+        q,
+        pool,
+        MECHANISM_SENTENCES if q.how or q.why else EXPLAIN_SENTENCES,
+        k.tokens,
+        k.idf,
+        best_first=answer_first,
+        anaphor=k.anaphor,
     )
     if answer_first and main is not None and not lines and not picked:
         lines.append(f"**{display_name(main, q.lang)}**{t['colon']}{summary()}")
     body = " ".join(f"{sent} [{cites.add(chunk)}]" for chunk, sent in picked)
     # "why / how": the mechanism first, then what the thing is, for the reader who does not know it.
-    tail = summary() if answer_first and not q.yes_no and main is not None and picked else ""
+    restated = main is not None and any(_overlap(k, main.summary[q.lang], sent) >= RESTATES for _, sent in picked)
+    tail = summary() if answer_first and not q.yes_no and main is not None and picked and not restated else ""
     if not lines and not body:
         return t["nothing"]
     text = "\n\n".join(part for part in ("\n".join(lines), body, tail) if part)
@@ -92,6 +101,7 @@ def mmr_sentences(
     idf: Callable[[str], float],
     lam: float = 0.7,
     best_first: bool = False,
+    anaphor: re.Pattern | None = None,
 ) -> list[tuple[Chunk, str]]:
     """Pick k sentences relevant to the question and not redundant with each other (MMR, Carbonell & Goldstein 1998).
 
@@ -131,10 +141,20 @@ def mmr_sentences(
         picked.append(best)
     # Readable order: by the rank of their chunk, then their position in it (after the best one, when
     # the answer must open with it).
+    if best_first and anaphor is not None and picked:
+        # The opening must stand on its own: the best sentence that does not lean on an unseen one.
+        alone = next((i for i, p in enumerate(picked) if not anaphor.search(p[2])), 0)
+        picked.insert(0, picked.pop(alone))
     order = {id(h.chunk): i for i, h in enumerate(hits)}
     lead = picked[:1] if best_first else []
     picked = lead + sorted(picked[len(lead) :], key=lambda p: (order.get(id(p[1]), 99), p[1].text.find(p[2])))
     return [(p[1], p[2]) for p in picked]
+
+
+def _overlap(k: Kit, a: str, b: str) -> float:
+    """Share of the shorter text's words (the retrieval's tokens) that the other one also has."""
+    ta, tb = set(k.tokens(a)), set(k.tokens(b))
+    return len(ta & tb) / max(1, min(len(ta), len(tb)))
 
 
 def _asks(sentence: str) -> bool:
@@ -155,7 +175,7 @@ def troubleshooting(k: Kit, q: Question, hits: list[Hit], cites: Citations) -> s
     """A problem report the notes cannot debug: the retrieved points most likely to explain it first, then
     that the notes do not diagnose particular setups (a reply that opens with "I can't" reads as no answer)."""
     t = k.phrases[q.lang]
-    picked = mmr_sentences(q, hits, TROUBLE_SENTENCES, k.tokens, k.idf, best_first=True)
+    picked = mmr_sentences(q, hits, TROUBLE_SENTENCES, k.tokens, k.idf, best_first=True, anaphor=k.anaphor)
     if not picked:
         return t["not_troubleshooting"]
     points = " ".join(f"{sent} [{cites.add(chunk)}]" for chunk, sent in picked)
