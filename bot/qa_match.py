@@ -35,6 +35,7 @@ THRESHOLD = 0.75
 # How a score is made: meaning (dense cosine), shared words (IDF-weighted F1), and the question's form
 # (what / why / how / yes-no / list / history / compare / use, and the axes it asks about, from the
 # lexicon's cues): "What is Docker?" and "How does Docker work?" name the same things and differ mostly in form.
+MANY_NAMES = 3  # entities named in a question from which a pair about all but one of them may answer it
 DENSE_WEIGHT = 0.5
 LEXICAL_WEIGHT = 0.25
 FORM_WEIGHT = 0.25
@@ -136,7 +137,12 @@ class QaMatcher:
 
     def ranked(self, text: str, entities: tuple[str, ...], vector: list[float], exclude: str = "") -> list[QaMatch]:
         """Candidate pairs, best first, each scored by its best phrasing (`exclude` skips one phrasing)."""
-        idx = self._by_entities.get(frozenset(entities), [])
+        named = frozenset(entities)
+        idx = list(self._by_entities.get(named, []))
+        if len(named) >= MANY_NAMES:
+            # A post that names three or more things ("VirtualBox says VT-x is not available under Vagrant")
+            # is usually about all but one of them: pairs about any such subset are candidates too.
+            idx += [i for e in sorted(named) for i in self._by_entities.get(named - {e}, [])]
         if not idx:
             return []
         q = _unit(np.asarray([vector], dtype=np.float32))[0]
