@@ -21,6 +21,7 @@ from bot.question import Intent, Question
 from bot.retrieve import Hit, Retriever
 from bot.settings import Settings
 from bot.store import load_index, open_active
+from bot.text import asked_sentences
 
 
 @dataclass
@@ -153,8 +154,22 @@ class Bot:
             if self.qa is not None and s.q.entities:
                 own_words = s.q.text if s.q.followup else ""
                 s.match = self.qa.match(s.q.standalone, s.q.entities, vector, own_words=own_words, intent=s.q.intent)
+                if not s.q.followup:
+                    s.match = self._match_asked_part(s, s.match)
         s.timings["retrieve"] = (time.perf_counter() - t0) * 1000
         return s
+
+    def _match_asked_part(self, s: _State, best):
+        """A post ("title. context... Can I do X? thanks") is matched by the sentences that ask, each with
+        the names it uses itself, when one of them matches a curated question better than the whole."""
+        for part in asked_sentences(s.q.text):
+            names = tuple(e for e in self.interpreter.entities_in(part) if e in s.q.entities)
+            if not names:
+                continue
+            m = self.qa.match(part, names, self.retriever.embeddings.embed_query(part), intent=s.q.intent)
+            if m is not None and (best is None or m.score > best.score):
+                best = m
+        return best
 
     def _answer(self, s: _State) -> _State:
         t0 = time.perf_counter()

@@ -202,6 +202,10 @@ class Interpreter:
             return ListKind.ERRATA if self.has("mistakes", text) else ListKind.ARTICLE_GROUPS
         return ListKind.NONE
 
+    def entities_in(self, text: str) -> list[str]:
+        """The entities a text names, in order of mention (aliases and their typos)."""
+        return self._entities(text)
+
     def _entities(self, text: str) -> list[str]:
         """Entities in order of mention: exact alias matches, plus words that are a typo of one
         ("dockr", "kubernets"): a word the corpus never uses, close to a single-word alias."""

@@ -51,6 +51,15 @@ def has_han(text: str) -> bool:
 _SENT_END = re.compile(r"(?<=[。！？；])|(?<=[.!?])(?=\s|$)")
 
 
+def asked_sentences(text: str, most: int = 3) -> list[str]:
+    """The sentences of a multi-sentence text that ask something (end with a question mark), first ones
+    first: in a post, the question proper among its title and context. Empty for a one-sentence text."""
+    sentences = split_sentences(text)
+    if len(sentences) < 2:
+        return []
+    return [t for t in sentences if t.rstrip(" \"'”」）)").endswith(("?", "？"))][:most]
+
+
 def split_sentences(text: str) -> list[str]:
     """Split a paragraph into sentences, punctuation kept at the end of its sentence."""
     out: list[str] = []

@@ -107,3 +107,11 @@ def test_answer_object_has_the_interface_shape(real_bot):
     assert {"n", "doc_id", "entity", "title", "snippet", "source"} <= set(d["citations"][0])
     assert {"chunk_id", "doc_id", "entity", "score"} <= set(d["retrieved"][0])
     assert {"retrieve", "answer", "total"} <= set(d["timings_ms"])
+
+
+def test_a_post_is_matched_to_a_curated_answer_by_the_sentence_that_asks(real_bot):
+    # A title, context, the question, a thanks: the whole post is far from any curated phrasing.
+    post = "Setting up an old desktop as a home server. If I turn VT-d off in the BIOS, can I still run Docker? Thanks"
+    answer = real_bot.ask(post)
+    assert answer.curated == "iommu-docker-without-vt-d" and answer.intent == "explain"
+    assert answer.text.startswith("Yes")
