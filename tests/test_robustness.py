@@ -346,23 +346,25 @@ def _raw_post(url: str, path: str, headers: dict[str, str], body_bytes: int, chu
     try:
         sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
         sock.setblocking(False)
-        reply = b""
-        while sent < body_bytes:
+        reply, pending = b"", b""
+        while sent < body_bytes or pending:
             try:
                 reply += sock.recv(65536)
                 if reply:
                     break
             except BlockingIOError:
                 pass
-            frame = (b"%x\r\n" % len(piece) + piece + b"\r\n") if chunked else piece
+            if not pending:
+                pending = (b"%x\r\n" % len(piece) + piece + b"\r\n") if chunked else piece
+                sent += len(piece)
+            # A non-blocking send may take part of a frame: send the rest next, never the frame again
+            # (re-sending a whole chunk after a partial one corrupts the chunked encoding: a 400).
             try:
-                sock.sendall(frame)
+                pending = pending[sock.send(pending) :]
             except BlockingIOError:
                 time.sleep(0.01)
-                continue
             except OSError:  # the server closed the connection: it stopped reading
                 break
-            sent += len(piece)
         sock.setblocking(True)
         while b"\r\n" not in reply:
             more = sock.recv(65536)
