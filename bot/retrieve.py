@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import heapq
 import math
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -20,7 +19,7 @@ from langchain_core.embeddings import Embeddings
 from bot.chunking import Chunk
 from bot.errors import StoreUnavailableError
 from bot.store import Index
-from bot.text import AliasMatcher, Tokenizer, alias_fingerprint, detect_lang
+from bot.text import LATIN_WORD, AliasMatcher, Tokenizer, alias_fingerprint, detect_lang
 
 RRF_K = 60
 DENSE_CANDIDATES = 40
@@ -30,7 +29,6 @@ MENTION_BOOST = 0.3 / (RRF_K + 1)  # the chunk mentions a named entity but is ab
 LANG_BOOST = 0.25 / (RRF_K + 1)
 # The article is the text we critique; on a tie our curated notes should answer first.
 ARTICLE_WEIGHT = 0.85
-LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-]*")
 DISTINCTIVE_SHARE = 0.10  # a term in at most 10% of chunks is specific to the subject ("dom0", "popek")
 # Everyday English words that say nothing about a question's topic (Chinese ones are dropped by the tokenizer).
 COMMON_WORDS = set(

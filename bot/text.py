@@ -17,7 +17,7 @@ _CONTROL = re.compile(
 )
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'"})
-_LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-]*")
+LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-]*")
 
 
 def clean(text: str) -> str:
@@ -37,7 +37,7 @@ def normalize(text: str) -> str:
 def detect_lang(text: str) -> str:
     """'zh' when Chinese characters carry the question, else 'en'."""
     han = len(_HAN.findall(text))
-    latin = len(_LATIN_WORD.findall(text))
+    latin = len(LATIN_WORD.findall(text))
     return "zh" if han and han * 2 >= latin else "en"
 
 
@@ -57,7 +57,12 @@ def asked_sentences(text: str, most: int = 3) -> list[str]:
     sentences = split_sentences(text)
     if len(sentences) < 2:
         return []
-    return [t for t in sentences if t.rstrip(" \"'”」）)").endswith(("?", "？"))][:most]
+    return [t for t in sentences if is_question(t)][:most]
+
+
+def is_question(sentence: str) -> bool:
+    """Whether a sentence asks (ends with a question mark, before closing quotes, brackets or bold)."""
+    return sentence.rstrip(" \"'”」）)*").endswith(("?", "？"))
 
 
 def split_sentences(text: str) -> list[str]:

@@ -94,3 +94,16 @@ def test_an_answer_does_not_open_with_a_sentence_that_leans_on_an_unseen_one():
     tokens = lambda s: re.findall(r"[a-z0-9\-]+", s.lower())  # noqa: E731
     picked = mmr_sentences(q, [Hit(chunk, 1.0)], 2, tokens, lambda t: 1.0, best_first=True, anaphor=load_lexicon().cue("anaphor"))
     assert picked[0][1].startswith("Intel's extension") and len(picked) == 2
+
+
+def test_a_note_sentence_that_asks_is_never_picked_as_an_answer():
+    from bot.chunking import Chunk
+    from bot.compose.explain import mmr_sentences
+    from bot.retrieve import Hit
+
+    text = "Can I still run Docker with VT-d turned off? Docker on Linux needs neither VT-x nor VT-d."
+    chunk = Chunk("c1", "notes/iommu", text, "IOMMU", "English > In practice", "en", "x.md#practice", ("iommu",))
+    q = ask({"question": "Can I run Docker with VT-d turned off?", "history": []})
+    tokens = lambda s: re.findall(r"[a-z0-9\-]+", s.lower())  # noqa: E731
+    picked = mmr_sentences(q, [Hit(chunk, 1.0)], 2, tokens, lambda t: 1.0, best_first=True)
+    assert [s for _, s in picked] == ["Docker on Linux needs neither VT-x nor VT-d."]

@@ -23,7 +23,7 @@ from bot.compose.common import (
 )
 from bot.question import Question
 from bot.retrieve import Hit
-from bot.text import split_sentences
+from bot.text import is_question, split_sentences
 
 
 def explain(k: Kit, q: Question, hits: list[Hit], cites: Citations) -> str:
@@ -122,7 +122,7 @@ def mmr_sentences(
         for s in split_sentences(h.chunk.text):
             # Fragments, broken quotations, flattened lists and questions (a note's "Can I ...?" before
             # its answer) read badly alone.
-            if not 8 <= len(s) <= MAX_SENTENCE_CHARS or broken_quote(s) or s.count(" - ") >= 3 or _asks(s):
+            if not 8 <= len(s) <= MAX_SENTENCE_CHARS or broken_quote(s) or s.count(" - ") >= 3 or is_question(s):
                 continue
             st = set(tokens(s))
             rel = 0.5 * (h.score / top) + 0.5 * (sum(idf(t) for t in qt & st) / q_weight) + bonus
@@ -155,10 +155,6 @@ def _overlap(k: Kit, a: str, b: str) -> float:
     """Share of the shorter text's words (the retrieval's tokens) that the other one also has."""
     ta, tb = set(k.tokens(a)), set(k.tokens(b))
     return len(ta & tb) / max(1, min(len(ta), len(tb)))
-
-
-def _asks(sentence: str) -> bool:
-    return sentence.rstrip(" \"'”」）)*").endswith(("?", "？"))
 
 
 def not_covered(k: Kit, q: Question, hits: list[Hit]) -> str:
