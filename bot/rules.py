@@ -58,7 +58,9 @@ def _compares(f: Facts) -> bool:
     # "Is paravirtualization a kind of X?" names two things but asks for one classification.
     if len(f.techs) == 1 and f.cue("classify") and not f.strong_compare:
         return False
-    yes_no = f.cue("yes_no") and not f.strong_compare
+    # "用 eBPF 还是 DPDK？", "Docker or a VM?": a choice between two technologies is a comparison, not a yes/no.
+    choice = f.cue("either_or") and len(f.techs) >= 2
+    yes_no = f.cue("yes_no") and not f.strong_compare and not choice
     # A yes/no question about one thing ("那用它必须装 docker 吗") is not a request for a table.
     # Two technologies named with no comparison asked for: a table, unless the question asks how, why or
     # reports a problem ("VirtualBox won't run because of Hyper-V", "why does Docker need Hyper-V on WSL 2?").

@@ -106,3 +106,28 @@ def test_lexicon_files_are_valid_toml_with_the_same_keys():
     loaded = {p.name: tomllib.loads(p.read_text(encoding="utf-8")) for p in LEXICON.glob("*.toml")}
     assert set(loaded["cues.zh.toml"]) == set(loaded["cues.en.toml"])
     assert set(loaded["phrases.zh.toml"]) == set(loaded["phrases.en.toml"])
+
+
+@pytest.mark.parametrize(
+    ("question", "not_intent"),
+    [
+        # A choice between two technologies wants them compared, not a yes/no about the first one.
+        ("做高性能包处理用 eBPF 还是 DPDK？各自适合什么场景", "classify"),
+        ("Docker or LXC for my home lab?", "classify"),
+        # "是不是" and "is ... a" about something other than a class do not ask for a classification.
+        ("我用 virsh list 看不到在 virt-manager 里建的虚拟机，是不是丢了？", "classify"),
+        ("How long is the downtime during live migration of a KVM VM?", "classify"),
+    ],
+)
+def test_a_question_is_not_read_as_another_kind(question, not_intent):
+    q = ask({"question": question, "history": []})
+    assert q.intent.value != not_intent
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["做高性能包处理用 eBPF 还是 DPDK？", "Docker or LXC for my home lab?", "Is it true that Docker is a virtual machine?"],
+)
+def test_a_choice_or_a_check_still_gets_its_answer_kind(question):
+    q = ask({"question": question, "history": []})
+    assert q.intent.value == ("classify" if "true" in question else "compare")
