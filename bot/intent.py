@@ -16,7 +16,7 @@ from bot.errors import BadQuestion
 from bot.lexicon import Lexicon, load_lexicon
 from bot.question import Intent, ListKind, Question
 from bot.rules import NO_ERRATA_RULES, RULES, Facts
-from bot.text import AliasMatcher, clean, detect_lang, has_han, normalize, terms
+from bot.text import AliasMatcher, asking_clauses, clean, detect_lang, has_han, normalize, terms
 
 FUZZY_CUTOFF = 0.85  # difflib ratio: "dockr"~"docker" (0.91) passes, "virtual"~"virtualbox" (0.82) does not
 HISTORY_TURNS = 10  # earlier turns a follow-up may refer to
@@ -158,6 +158,7 @@ class Interpreter:
         claim_overlap: float = 0.0,
     ) -> tuple[str, Intent, list[str]]:
         notes = self.corpus.notes
+        asked = asking_clauses(text)
         facts = Facts(
             text=text,
             entities=tuple(ents),
@@ -170,6 +171,7 @@ class Interpreter:
             uncovered=uncovered,
             claim_overlap=claim_overlap,
             cue=lambda name: self.has(name, text),
+            asks=lambda name: self.has(name, asked),
         )
         rule, intent = next((name, intent) for name, test, intent in RULES if test(facts))
         if intent == Intent.COMPARE and "hardware_support" in axes:

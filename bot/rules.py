@@ -34,6 +34,7 @@ class Facts:
     uncovered: bool  # the question names a product no note covers
     claim_overlap: float  # the largest share of the question's terms found in one erratum's claim
     cue: Callable[[str], bool]
+    asks: Callable[[str], bool]  # a cue in the clauses that ask, not in the context around them
 
     @property
     def names_nothing(self) -> bool:
@@ -56,7 +57,7 @@ def _compares(f: Facts) -> bool:
     if len(f.entities) < 2:
         return False
     # "Is paravirtualization a kind of X?" names two things but asks for one classification.
-    if len(f.techs) == 1 and f.cue("classify") and not f.strong_compare:
+    if len(f.techs) == 1 and f.asks("classify") and not f.strong_compare:
         return False
     # "用 eBPF 还是 DPDK？", "Docker or a VM?": a choice between two technologies is a comparison, not a yes/no.
     choice = f.cue("either_or") and len(f.techs) >= 2
@@ -87,9 +88,9 @@ RULES: tuple[tuple[str, Callable[[Facts], bool], Intent], ...] = (
     ("correct", lambda f: f.questions_a_claim and (f.cue("correct_source") or f.cue("correct_check")), Intent.CORRECT),
     ("list", lambda f: f.listing, Intent.LIST),
     ("compare", _compares, Intent.COMPARE),
-    ("classify", lambda f: bool(f.techs) and bool(f.cue("classify") or f.categories), Intent.CLASSIFY),
+    ("classify", lambda f: bool(f.techs) and bool(f.asks("classify") or f.categories), Intent.CLASSIFY),
     # "is paravirtualization a kind of hardware-assisted ...?"
-    ("classify-concept", lambda f: bool(f.entities) and not f.categories and f.cue("classify"), Intent.CLASSIFY),
+    ("classify-concept", lambda f: bool(f.entities) and not f.categories and f.asks("classify"), Intent.CLASSIFY),
     ("explain", lambda f: True, Intent.EXPLAIN),
 )
 

@@ -60,6 +60,18 @@ def asked_sentences(text: str, most: int = 3) -> list[str]:
     return [t for t in sentences if is_question(t)][:most]
 
 
+_CLAUSE_END = re.compile(r"(?<=[，,。；;！!？?\n])")
+_ASKING = re.compile(r"([?？]\s*$|吗|呢|么)")
+
+
+def asking_clauses(text: str) -> str:
+    """The clauses that ask ("…？", "…吗"), joined: in "我的节点本身就是虚拟机，能装 Kata 吗？" the
+    question is the second clause, the first one is context. The whole text when no clause asks."""
+    clauses = [c for c in _CLAUSE_END.split(text) if c.strip()]
+    asking = [c for c in clauses if _ASKING.search(c)]
+    return " ".join(asking) if asking and len(asking) < len(clauses) else text
+
+
 def is_question(sentence: str) -> bool:
     """Whether a sentence asks (ends with a question mark, before closing quotes, brackets or bold)."""
     return sentence.rstrip(" \"'”」）)*").endswith(("?", "？"))
