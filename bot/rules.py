@@ -37,6 +37,10 @@ class Facts:
     asks: Callable[[str], bool]  # a cue in the clauses that ask, not in the context around them
 
     @property
+    def concepts_named(self) -> bool:
+        return len(self.entities) > len(self.techs)
+
+    @property
     def names_nothing(self) -> bool:
         return not self.entities and not self.categories
 
@@ -89,6 +93,12 @@ RULES: tuple[tuple[str, Callable[[Facts], bool], Intent], ...] = (
     ("list", lambda f: f.listing, Intent.LIST),
     ("compare", _compares, Intent.COMPARE),
     ("classify", lambda f: bool(f.techs) and bool(f.asks("classify") or f.categories), Intent.CLASSIFY),
+    # "wsl2 - vm or container?": one technology and a choice between kinds of thing asks which kind it is.
+    (
+        "classify-either-or",
+        lambda f: len(f.techs) == 1 and f.concepts_named and f.asks("either_or") and not f.cue("choose"),
+        Intent.CLASSIFY,
+    ),
     # "is paravirtualization a kind of hardware-assisted ...?"
     ("classify-concept", lambda f: bool(f.entities) and not f.categories and f.asks("classify"), Intent.CLASSIFY),
     ("explain", lambda f: True, Intent.EXPLAIN),
