@@ -50,6 +50,8 @@ class Facts:
 
     @property
     def listing(self) -> bool:
+        if self.techs and self.cue("list_other"):
+            return False  # "Firecracker 的微虚拟机里提供了哪些设备？" is about Firecracker
         return bool(self.cue("list") and (self.categories or self.concepts_only or not self.entities))
 
     @property
@@ -92,7 +94,11 @@ RULES: tuple[tuple[str, Callable[[Facts], bool], Intent], ...] = (
     ("correct", lambda f: f.questions_a_claim and (f.cue("correct_source") or f.cue("correct_check")), Intent.CORRECT),
     ("list", lambda f: f.listing, Intent.LIST),
     ("compare", _compares, Intent.COMPARE),
-    ("classify", lambda f: bool(f.techs) and bool(f.asks("classify") or f.categories), Intent.CLASSIFY),
+    (
+        "classify",
+        lambda f: bool(f.techs) and bool(f.asks("classify") or (f.categories and not f.cue("list_other"))),
+        Intent.CLASSIFY,
+    ),
     # "wsl2 - vm or container?": one technology and a choice between kinds of thing asks which kind it is.
     (
         "classify-either-or",

@@ -119,6 +119,10 @@ def test_lexicon_files_are_valid_toml_with_the_same_keys():
         ("How long is the downtime during live migration of a KVM VM?", "classify"),
         # A class named in the context ("…本身就是云上的虚拟机") is not what the asking clause asks.
         ("我的 Kubernetes 节点本身就是云上的普通虚拟机，能装 Kata 吗？", "classify"),
+        # A list of a technology's own parts is about that technology, not its category's members.
+        ("Firecracker 的微虚拟机里提供了哪些设备？", "list"),
+        ("Firecracker 的微虚拟机里提供了哪些设备？", "classify"),
+        ("What devices does a Firecracker microVM provide?", "list"),
     ],
 )
 def test_a_question_is_not_read_as_another_kind(question, not_intent):
