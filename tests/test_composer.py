@@ -96,6 +96,42 @@ def test_an_answer_does_not_open_with_a_sentence_that_leans_on_an_unseen_one():
     assert picked[0][1].startswith("Intel's extension") and len(picked) == 2
 
 
+@pytest.mark.parametrize(
+    ("question", "opening"),
+    [
+        ("What does VT-x add to the CPU?", "VT-x gives"),  # not about the article: the fact opens
+        ("What does the article say VT-x adds to the CPU?", "The article says"),  # asked about it
+    ],
+)
+def test_an_answer_opens_with_what_the_article_says_only_when_asked(question, opening):
+    from golden import corpus
+
+    from bot.chunking import Chunk
+    from bot.compose import Composer
+    from bot.compose.explain import _article_aside, mmr_sentences
+    from bot.lexicon import load_lexicon
+    from bot.retrieve import Hit
+
+    text = (
+        "The article says what VT-x does add to the CPU, beside Hyper-V and KVM. "
+        "VT-x gives the processor a root mode for the hypervisor and a guest mode."
+    )
+    chunk = Chunk("c1", "notes/intel-vt-x", text, "Intel VT-x", "English > How it works", "en", "x.md#how", ("intel-vt-x",))
+    q = ask({"question": question, "history": []})
+    tokens = lambda s: re.findall(r"[a-z0-9\-]+", s.lower())  # noqa: E731
+    picked = mmr_sentences(
+        q,
+        [Hit(chunk, 1.0)],
+        2,
+        tokens,
+        lambda t: 1.0,
+        best_first=True,
+        anaphor=load_lexicon().cue("anaphor"),
+        article=_article_aside(Composer(corpus()).kit, q),
+    )
+    assert picked[0][1].startswith(opening) and len(picked) == 2
+
+
 def test_a_note_sentence_that_asks_is_never_picked_as_an_answer():
     from bot.chunking import Chunk
     from bot.compose.explain import mmr_sentences

@@ -23,6 +23,7 @@ from bot.compose.common import (
 )
 from bot.question import Question
 from bot.retrieve import Hit
+from bot.rules import CLAIM_OVERLAP
 from bot.text import is_question, split_sentences
 
 
@@ -61,6 +62,7 @@ def explain(k: Kit, q: Question, hits: list[Hit], cites: Citations) -> str:
         k.idf,
         best_first=answer_first,
         anaphor=k.anaphor,
+        article=_article_aside(k, q),
     )
     if answer_first and main is not None and not lines and not picked:
         lines.append(f"**{display_name(main, q.lang)}**{t['colon']}{summary()}")
@@ -102,6 +104,7 @@ def mmr_sentences(
     lam: float = 0.7,
     best_first: bool = False,
     anaphor: re.Pattern | None = None,
+    article: re.Pattern | None = None,
 ) -> list[tuple[Chunk, str]]:
     """Pick k sentences relevant to the question and not redundant with each other (MMR, Carbonell & Goldstein 1998).
 
@@ -142,13 +145,26 @@ def mmr_sentences(
     # Readable order: by the rank of their chunk, then their position in it (after the best one, when
     # the answer must open with it).
     if best_first and anaphor is not None and picked:
-        # The opening must stand on its own: the best sentence that does not lean on an unseen one.
-        alone = next((i for i, p in enumerate(picked) if not anaphor.search(p[2])), 0)
+        # The opening must stand on its own: the best sentence that does not lean on an unseen one, and
+        # that answers about the thing rather than about what the article says of it (unless asked).
+        def opens(p) -> bool:
+            return not anaphor.search(p[2]) and not (article is not None and (p[1].doc_id == "article" or article.search(p[2])))
+
+        alone = next((i for i, p in enumerate(picked) if opens(p)), None)
+        if alone is None:
+            alone = next((i for i, p in enumerate(picked) if not anaphor.search(p[2])), 0)
         picked.insert(0, picked.pop(alone))
     order = {id(h.chunk): i for i, h in enumerate(hits)}
     lead = picked[:1] if best_first else []
     picked = lead + sorted(picked[len(lead) :], key=lambda p: (order.get(id(p[1]), 99), p[1].text.find(p[2])))
     return [(p[1], p[2]) for p in picked]
+
+
+def _article_aside(k: Kit, q: Question) -> re.Pattern | None:
+    """What marks a sentence about the article, when that is an aside for this question: one that neither
+    asks about the article nor restates one of its claims."""
+    restates = max(q.errata_overlap.values(), default=0.0) >= CLAIM_OVERLAP
+    return None if q.about_article or restates else k.article
 
 
 def _overlap(k: Kit, a: str, b: str) -> float:
@@ -171,7 +187,16 @@ def troubleshooting(k: Kit, q: Question, hits: list[Hit], cites: Citations) -> s
     """A problem report the notes cannot debug: the retrieved points most likely to explain it first, then
     that the notes do not diagnose particular setups (a reply that opens with "I can't" reads as no answer)."""
     t = k.phrases[q.lang]
-    picked = mmr_sentences(q, hits, TROUBLE_SENTENCES, k.tokens, k.idf, best_first=True, anaphor=k.anaphor)
+    picked = mmr_sentences(
+        q,
+        hits,
+        TROUBLE_SENTENCES,
+        k.tokens,
+        k.idf,
+        best_first=True,
+        anaphor=k.anaphor,
+        article=_article_aside(k, q),
+    )
     if not picked:
         return t["not_troubleshooting"]
     points = " ".join(f"{sent} [{cites.add(chunk)}]" for chunk, sent in picked)
