@@ -16,7 +16,7 @@ from bot.errors import BadQuestion
 from bot.lexicon import Lexicon, load_lexicon
 from bot.question import Intent, ListKind, Question
 from bot.rules import NO_ERRATA_RULES, RULES, Facts
-from bot.text import AliasMatcher, asking_clauses, clean, detect_lang, has_han, normalize, terms
+from bot.text import AliasMatcher, asking_clauses, clean, detect_lang, has_han, normalize, terms, to_simplified
 
 FUZZY_CUTOFF = 0.85  # difflib ratio: "dockr"~"docker" (0.91) passes, "virtual"~"virtualbox" (0.82) does not
 HISTORY_TURNS = 10  # earlier turns a follow-up may refer to
@@ -67,7 +67,8 @@ class Interpreter:
         # one request cost far more than its length.
         if len(raw) > self.max_chars * 2:
             raw = raw[: self.max_chars * 2]
-        text = clean(raw)
+        # Traditional characters read as the corpus's simplified ones: "cpu虛擬化技術有什麼用" is answered, not refused.
+        text = to_simplified(clean(raw))
         if not text:
             raise BadQuestion("the question is empty: ask about a virtualization technology, e.g. “KVM 属于哪一类虚拟化？”")
         if len(text) > self.max_chars:
@@ -251,12 +252,12 @@ class Interpreter:
 
     def _last_user_turn(self, history: list[dict]) -> str:
         turns = self._user_turns(history)
-        return clean(turns[0][: self.max_chars * 2])[: self.max_chars] if turns else ""
+        return to_simplified(clean(turns[0][: self.max_chars * 2]))[: self.max_chars] if turns else ""
 
     def _history_entities(self, history: list[dict]) -> list[str]:
         out: list[str] = []
         for turn in self._user_turns(history):
-            for e in self.entities.find(turn[: self.max_chars * 2]):
+            for e in self.entities.find(to_simplified(turn[: self.max_chars * 2])):
                 if e not in out:
                     out.append(e)
         return out

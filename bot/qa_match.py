@@ -126,7 +126,7 @@ class QaMatcher:
         if not ranked or ranked[0].score < self.threshold:
             return None
         best = ranked[0]
-        if intent == Intent.CLASSIFY and best.pair.ask in MECHANISM_ASKS:
+        if intent == Intent.CLASSIFY and (best.pair.ask in MECHANISM_ASKS or _practical(best.pair)):
             return None
         if own_words:
             typed = set(self.tokens(own_words))
@@ -255,6 +255,12 @@ def _save(path: Path, keys: list[str], vectors: list[np.ndarray]) -> None:
         vectors=np.stack([dict(zip(keys, vectors, strict=True))[k] for k in sorted(set(keys))]),
     )
     os.replace(tmp, path)
+
+
+def _practical(pair: QaPair) -> bool:
+    """A pair grounded only in notes' In-practice sections answers a situation ("WSL 2 inside a VM?"), never
+    what kind of thing something is ("wsl2 用的是虚拟机吗" shares its words)."""
+    return bool(pair.cites) and all(section == "practice" for _, section in pair.cites)
 
 
 def _unit(m: np.ndarray) -> np.ndarray:

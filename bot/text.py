@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -27,6 +28,22 @@ def clean(text: str) -> str:
     text = unicodedata.normalize("NFKC", _CONTROL.sub("", text)).translate(_APOSTROPHES)
     text = re.sub(r"[ \t]+", " ", text)
     return text.strip()
+
+
+@functools.cache
+def _opencc(config: str):
+    import opencc
+
+    return opencc.OpenCC(config)
+
+
+def to_simplified(text: str) -> str:
+    """Traditional Chinese as the simplified script and mainland wording the corpus uses ("虛擬機器" ->
+    "虚拟机", "作業系統" -> "操作系统"), by OpenCC. Text already in simplified characters is left alone:
+    the phrase conversion would also turn a simplified "核心" (core) into "内核" (kernel)."""
+    if not has_han(text) or _opencc("t2s").convert(text) == text:
+        return text
+    return _opencc("tw2sp").convert(text)
 
 
 def normalize(text: str) -> str:

@@ -142,3 +142,22 @@ def test_a_question_is_not_read_as_another_kind(question, not_intent):
 def test_a_choice_or_a_check_still_gets_its_answer_kind(question):
     q = ask({"question": question, "history": []})
     assert q.intent.value == ("compare" if "还是" in question or " or " in question else "classify")
+
+
+@pytest.mark.parametrize(
+    ("traditional", "simplified"),
+    [
+        ("cpu虛擬化技術有什麼用？", "cpu虚拟化技术有什么用？"),
+        ("KVM 屬於哪一類虛擬化？", "KVM 属于哪一类虚拟化？"),
+        ("Docker 與虛擬機有什麼區別？", "Docker 与虚拟机有什么区别？"),
+    ],
+)
+def test_a_question_in_traditional_characters_is_read_like_its_simplified_twin(traditional, simplified):
+    t, s = ask({"question": traditional, "history": []}), ask({"question": simplified, "history": []})
+    assert (t.intent, t.entities, t.lang, t.text) == (s.intent, s.entities, s.lang, s.text)
+    assert t.intent.value != "refuse"
+
+
+def test_a_follow_up_after_a_traditional_turn_keeps_its_topic():
+    q = ask({"question": "那它需要 VT-x 嗎？", "history": ["KVM 屬於哪一類虛擬化？"]})
+    assert q.entities[0] == "kvm"

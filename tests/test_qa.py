@@ -102,3 +102,13 @@ def test_a_post_naming_three_things_can_take_a_pair_about_two_of_them_but_two_na
 
 def _pair(pair_id):
     return next(p for p in load_corpus(REPO / "corpus").qa if p.id == pair_id)
+
+
+def test_a_classification_question_is_not_answered_by_a_practical_situation_that_shares_its_words(real_bot):
+    # "Does WSL 2 use a VM?" and "Can I use WSL 2 inside a VM?" share every word; only the second is about nesting.
+    for text in ("wsl2 用的是虚拟机吗", "wsl2 用的是虛擬機器嗎"):
+        a = real_bot.ask(text)
+        assert a.intent == "classify" and not (a.curated and _pair(a.curated).cites[0][1] == "practice"), a.curated
+        assert "轻量级虚拟机" in a.text.split("\n\n")[0]
+    # A practical question still gets its practical answer.
+    assert real_bot.ask("虚拟机里能用 WSL 2 吗？").curated == "nested-virtualization-wsl-in-vm"
