@@ -29,6 +29,9 @@ MENTION_BOOST = 0.3 / (RRF_K + 1)  # the chunk mentions a named entity but is ab
 LANG_BOOST = 0.25 / (RRF_K + 1)
 # The article is the text we critique; on a tie our curated notes should answer first.
 ARTICLE_WEIGHT = 0.85
+# How much more common in the corpus (share of chunks) than in general Chinese (share of jieba's word
+# counts) a word must be to mark a question as being about the corpus's subject.
+KEYNESS = 1000
 DISTINCTIVE_SHARE = 0.10  # a term in at most 10% of chunks is specific to the subject ("dom0", "popek")
 # Everyday English words that say nothing about a question's topic (Chinese ones are dropped by the tokenizer).
 COMMON_WORDS = set(
@@ -120,14 +123,22 @@ class Retriever:
 
         True when most of its content words occur in the corpus and at least one of them is
         specific to it (in few chunks): "What is Dom0?" and "Popek and Goldberg requirements"
-        are on topic; "How do I make pasta?" and "Who won the NBA finals?" are not.
+        are on topic; "Who won the NBA finals?" and "风扇转速慢是什么原因" are not.
         """
         content = [t for t in self.tokenizer.tokens(text) if len(t) > 1 and not t.startswith("ent:") and t not in COMMON_WORDS]
         if not content:
             return False
         known = [t for t in content if self.lexical.df.get(t, 0) > 0]
         limit = max(2, int(DISTINCTIVE_SHARE * len(self.chunks)))
-        return len(known) * 2 > len(content) and any(self.lexical.df[t] <= limit for t in known)
+        return len(known) * 2 > len(content) and any(self.lexical.df[t] <= limit and self._keyword(t) for t in known)
+
+    def _keyword(self, token: str) -> bool:
+        """Whether a word is far more common in the corpus than in general Chinese ("虚拟化", "内核"; not
+        "自动", "密集", "实际", which any question may use). Latin words pass: there is no general list for them."""
+        general = self.tokenizer.general_share(token)
+        if not general:
+            return len(token) >= 3  # "io", "js": too short to name a subject
+        return self.lexical.df[token] / len(self.chunks) >= KEYNESS * general
 
     def entities_in(self, text: str) -> list[str]:
         return self.matcher.find(text)

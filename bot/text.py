@@ -149,6 +149,14 @@ class Tokenizer:
             self._jieba.FREQ.update(self._dictionary.words(missing))  # no key in FREQ starts with these
             self._loaded |= missing
 
+    def general_share(self, token: str) -> float:
+        """How common a word is in general Chinese: its share of jieba's dictionary counts (a word the
+        dictionary lacks counts as once). Latin words are not in that dictionary and get 0."""
+        if not has_han(token):
+            return 0.0
+        self._need(token)
+        return max(self._jieba.FREQ.get(token, 0), 1) / self._dictionary.total
+
     def tokens(self, text: str) -> list[str]:
         norm = normalize(text)
         self._need(norm)

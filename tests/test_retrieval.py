@@ -50,3 +50,21 @@ def test_aliases_stay_whole_tokens_and_map_to_entities():
     tokens = tok.tokens("硬件辅助虚拟化和 Hyper-V、VT-x 的关系；k8s 呢")
     assert {"硬件辅助虚拟化", "hyper-v", "vt-x"} <= set(tokens)
     assert {"ent:hardware-assisted-virtualization", "ent:hyper-v", "ent:intel-vt-x", "ent:kubernetes"} <= set(tokens)
+
+
+@pytest.mark.parametrize(
+    ("question", "on_topic"),
+    [
+        # Words any Chinese question may use (密集, 为什么, 转速) do not make it about virtualization ...
+        ("io密集型为什么 2✖️n", False),
+        ("风扇转速慢是什么原因", False),
+        # ... while the corpus's own terms do, with no entity named.
+        ("什么是影子页表？", True),
+        ("宿主机和客户机有什么区别", True),
+        ("What is Dom0?", True),
+        ("Who won the NBA finals?", False),
+    ],
+)
+def test_a_question_that_names_nothing_is_on_topic_only_with_the_corpus_terms(real_bot, question, on_topic):
+    assert real_bot.retriever.on_topic(question) is on_topic
+    assert real_bot.ask(question).refused is not on_topic
