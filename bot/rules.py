@@ -66,7 +66,8 @@ def _compares(f: Facts) -> bool:
     if len(f.techs) == 1 and f.asks("classify") and not f.strong_compare:
         return False
     # "用 eBPF 还是 DPDK？", "Docker or a VM?": a choice between two technologies is a comparison, not a yes/no.
-    choice = f.cue("either_or") and len(f.techs) >= 2
+    # ("Is KVM a type 1 or a type 2 hypervisor? ... VMware Workstation ..." is still a classification.)
+    choice = f.asks("either_or") and len(f.techs) >= 2 and (f.cue("choose") or not f.asks("classify"))
     yes_no = f.cue("yes_no") and not f.strong_compare and not choice
     # A yes/no question about one thing ("那用它必须装 docker 吗") is not a request for a table.
     # Two technologies named with no comparison asked for: a table, unless the question asks how, why or
