@@ -1,6 +1,7 @@
 """Curated Q&A pairs load with file-and-line errors, cover the corpus, and copy no evaluation question."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,21 @@ def test_a_classification_question_is_not_answered_by_a_practical_situation_that
         assert "轻量级虚拟机" in a.text.split("\n\n")[0]
     # A practical question still gets its practical answer.
     assert real_bot.ask("虚拟机里能用 WSL 2 吗？").curated == "nested-virtualization-wsl-in-vm"
+
+
+def test_a_pair_whose_answer_opens_with_a_verdict_is_never_phrased_as_what_is():
+    # "iommu 组是什么意思" took "不能：IOMMU 组是…", and then so did "iommu是什么意思": a verdict answers
+    # a yes/no question, and a "what is" phrasing drags the pair onto definition questions.
+    from bot.lexicon import load_lexicon
+
+    lex = load_lexicon()
+    verdict = re.compile(r"^(不能|不是|不会|不行|不需要|不一定|可以|是的|需要)|^(Yes|No|Not)\b")
+    wrong = [
+        (p.id, q)
+        for p in load_corpus(REPO / "corpus").qa
+        for lang in ("zh", "en")
+        if verdict.search(p.answer[lang])
+        for q in p.questions[lang]
+        if lex.cue("what").search(q) and not lex.cue("yes_no").search(q)
+    ]
+    assert wrong == []
