@@ -160,7 +160,7 @@ class Retriever:
         scores: dict[int, float] = {}
         ranks: dict[int, dict[str, int]] = {}
 
-        bm = self.lexical.bm25.get_scores(self.tokenizer.tokens(query) or ["∅"])
+        bm = self.lexical.bm25.get_scores(self.tokenizer.query_tokens(query) or ["∅"])
         order = np.argsort(-bm)[:BM25_CANDIDATES]
         for r, i in enumerate(o for o in order if bm[o] > 0):
             scores[int(i)] = scores.get(int(i), 0.0) + 1.0 / (RRF_K + r + 1)

@@ -31,6 +31,14 @@ def clean(text: str) -> str:
 
 
 @functools.cache
+def _names() -> dict[str, list[str]]:
+    import tomllib
+    from pathlib import Path
+
+    return tomllib.loads((Path(__file__).parent / "lexicon" / "names.toml").read_text(encoding="utf-8"))
+
+
+@functools.cache
 def _opencc(config: str):
     import opencc
 
@@ -156,6 +164,12 @@ class Tokenizer:
             return 0.0
         self._need(token)
         return max(self._jieba.FREQ.get(token, 0), 1) / self._dictionary.total
+
+    def query_tokens(self, text: str) -> list[str]:
+        """A question's tokens, plus the Latin names the notes use for the Chinese company names it
+        writes (bot/lexicon/names.toml: 苹果 -> apple)."""
+        toks = self.tokens(text)
+        return toks + [latin for t in toks for latin in _names().get(t, ())]
 
     def tokens(self, text: str) -> list[str]:
         norm = normalize(text)

@@ -68,3 +68,10 @@ def test_aliases_stay_whole_tokens_and_map_to_entities():
 def test_a_question_that_names_nothing_is_on_topic_only_with_the_corpus_terms(real_bot, question, on_topic):
     assert real_bot.retriever.on_topic(question) is on_topic
     assert real_bot.ask(question).refused is not on_topic
+
+
+def test_a_company_named_in_chinese_finds_the_notes_that_use_its_latin_name(real_bot):
+    # The notes say "Apple 芯片" and never "苹果": the search words of "苹果" include "apple".
+    assert "apple" in real_bot.retriever.tokenizer.query_tokens("苹果电脑能装 Windows 虚拟机吗")
+    hits = real_bot.retriever.search("苹果M1芯片能否运行Windows虚拟机?", 5)
+    assert "parallels-desktop" in [h.chunk.entity for h in hits]
