@@ -71,7 +71,7 @@ def key_difference(k: Kit, a: Note, b: Note, lang: str, cites: Citations) -> str
                 a=display_name(a, lang), b=display_name(b, lang), ca=ca, cb=cb, a_ca=a_or_an(ca), a_cb=a_or_an(cb)
             )
         )
-    elif not parts and a.category != "concept":  # "both are concepts" tells the reader nothing
+    elif not parts and a.category == b.category != "concept":  # "both are concepts" tells the reader nothing
         parts.append(t["cat_same"].format(a=display_name(a, lang), b=display_name(b, lang), c=ca))
     if a.axes["host_kernel"][lang][:1] != b.axes["host_kernel"][lang][:1]:
         parts.append(
