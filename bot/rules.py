@@ -73,7 +73,8 @@ def _compares(f: Facts) -> bool:
     # Two technologies named with no comparison asked for: a table, unless the question asks how, why or
     # reports a problem ("VirtualBox won't run because of Hyper-V", "why does Docker need Hyper-V on WSL 2?").
     plain = len(f.techs) >= 2 and not (f.cue("how") or f.cue("why") or f.cue("trouble"))
-    return f.strong_compare or (not yes_no and (f.cue("compare") or f.followup or plain))
+    # The weak cues ("or", "better", 关系) count in the clauses that ask: a post's context uses them too.
+    return f.strong_compare or (not yes_no and (f.asks("compare") or f.followup or plain))
 
 
 # The rules, in order: the first whose test holds decides the intent. tests/test_intent.py has a case for each.

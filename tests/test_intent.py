@@ -123,6 +123,8 @@ def test_lexicon_files_are_valid_toml_with_the_same_keys():
         ("Firecracker 的微虚拟机里提供了哪些设备？", "list"),
         ("Firecracker 的微虚拟机里提供了哪些设备？", "classify"),
         ("What devices does a Firecracker microVM provide?", "list"),
+        # An "or" in a post's context is no request for a VirtualBox-vs-VT-x table.
+        ("How do I enable VT-x for VirtualBox? I tried the BIOS or another setting, it does not help.", "compare"),
     ],
 )
 def test_a_question_is_not_read_as_another_kind(question, not_intent):
