@@ -16,7 +16,7 @@ from bot.errors import BadQuestion
 from bot.lexicon import Lexicon, load_lexicon
 from bot.question import Intent, ListKind, Question
 from bot.rules import NO_ERRATA_RULES, RULES, Facts
-from bot.text import AliasMatcher, asking_clauses, clean, detect_lang, has_han, normalize, terms, to_simplified
+from bot.text import STOP_TERMS, AliasMatcher, asking_clauses, clean, detect_lang, has_han, normalize, terms, to_simplified
 
 FUZZY_CUTOFF = 0.85  # difflib ratio: "dockr"~"docker" (0.91) passes, "virtual"~"virtualbox" (0.82) does not
 HISTORY_TURNS = 10  # earlier turns a follow-up may refer to
@@ -107,7 +107,7 @@ class Interpreter:
         axes = tuple(axis for axis, cue in self.lex.axis_cues.items() if cue.search(intent_text))
         uncovered = self._unknown_names(text)
         q_terms = terms(intent_text)
-        overlap = {e.id: len(q_terms & self._errata_terms[e.id]) / max(1, len(q_terms)) for e in errata}
+        overlap = {e.id: self._claim_overlap(intent_text, q_terms, e) for e in errata}
         rule, intent, ents = self._decide(
             intent_text,
             ents,
@@ -287,6 +287,21 @@ class Interpreter:
             if eid in mapping:
                 norm = norm[:start] + names[mapping[eid]] + norm[end:]
         return norm
+
+    def _claim_overlap(self, text: str, q_terms: set[str], e: Erratum) -> float:
+        """Share of the question's terms found in the erratum's claim; 0 when all it shares is one name.
+
+        "What is paravirtualization?" shares only the word "paravirtualization" with the claim "Xen is only
+        paravirtualization" and does not touch it; "Is Xen paravirtualization?" names both sides of it.
+        """
+        shared = (q_terms & self._errata_terms[e.id]) - STOP_TERMS
+        spans = self.entities.find_spans(text)
+        named = {eid for _, _, eid in spans}
+        if len(named & set(e.entities)) < 2:
+            norm = normalize(text)
+            if any(shared <= terms(norm[a:b]) for a, b, _ in spans) or not shared:
+                return 0.0
+        return len(q_terms & self._errata_terms[e.id]) / max(1, len(q_terms))
 
     def match_errata(self, text: str, ents: list[str]) -> list[Erratum]:
         """Errata about the named entities, ranked by how much of the claim's wording the question shares."""

@@ -114,6 +114,15 @@ def split_sentences(text: str) -> list[str]:
     return out
 
 
+# Words that carry no topic, in both languages: left out of tokens and of claim matching.
+STOP_TERMS = frozenset(
+    "的 了 是 在 和 与 及 或 也 都 就 而 吗 呢 啊 吧 么 什么 怎么 如何 哪 哪些 一 个 这 那 它 其 之".split()
+) | set(
+    "a an the is are was were be of to in on for and or vs versus with what which how does do it its "
+    "as by at from that this than".split()
+)
+
+
 class Tokenizer:
     """jieba segmentation with every entity alias in the user dictionary, for BM25.
 
@@ -123,10 +132,7 @@ class Tokenizer:
     the same tokens as the whole dictionary, without its half-second load at every start.
     """
 
-    _STOP = set("的 了 是 在 和 与 及 或 也 都 就 而 吗 呢 啊 吧 么 什么 怎么 如何 哪 哪些 一 个 这 那 它 其 之".split()) | set(
-        "a an the is are was were be of to in on for and or vs versus with what which how does do it its "
-        "as by at from that this than".split()
-    )
+    _STOP = STOP_TERMS
 
     def __init__(self, aliases: dict[str, str]) -> None:
         import threading
