@@ -121,7 +121,9 @@ def mmr_sentences(
         if h.chunk.heading in ("概要", "Summary"):  # front-matter digest: the summary line already says it
             continue
         # "How does X work?" and "why ...?" are best answered from the notes' mechanism sections.
-        bonus = 0.5 if how and any(w in h.chunk.heading.lower() for w in ("工作原理", "how it works")) else 0.0
+        # Only the main entity's: another note's mechanism answers a question about something else.
+        mechanism = any(w in h.chunk.heading.lower() for w in ("工作原理", "how it works"))
+        bonus = 0.5 if how and mechanism and h.chunk.entity in q.entities[:1] else 0.0
         for s in split_sentences(h.chunk.text):
             # Fragments, broken quotations, flattened lists and questions (a note's "Can I ...?" before
             # its answer) read badly alone.
