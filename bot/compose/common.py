@@ -17,6 +17,8 @@ MAX_SENTENCE_CHARS = 420
 EXPLAIN_SENTENCES = 3  # retrieved sentences an explanation adds after the entity's summary
 MECHANISM_SENTENCES = 4  # ... and for a why or how question, which needs the mechanism
 TROUBLE_SENTENCES = 2  # the points most likely to explain a reported problem
+FLOOR_AFTER = 2  # retrieved sentences an explanation keeps whatever their relevance (the MMR picks' first ones)
+RELEVANCE_FLOOR = 0.75  # ... and a later one only if its relevance is this share of the best one's: tangents stay out
 RESTATES = 0.6  # share of a retrieved sentence's words in the summary at which it already says the same
 COMPARE_AXES = (
     "virtualizes",

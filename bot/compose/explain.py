@@ -9,8 +9,10 @@ from bot.chunking import Chunk
 from bot.compose.citations import Citations
 from bot.compose.common import (
     EXPLAIN_SENTENCES,
+    FLOOR_AFTER,
     MAX_SENTENCE_CHARS,
     MECHANISM_SENTENCES,
+    RELEVANCE_FLOOR,
     RESTATES,
     TROUBLE_SENTENCES,
     Kit,
@@ -144,6 +146,9 @@ def mmr_sentences(
         if any(best[2] == p[2] for p in picked):
             continue
         picked.append(best)
+    if picked:
+        floor = RELEVANCE_FLOOR * max(p[0] for p in picked)
+        picked = picked[:FLOOR_AFTER] + [p for p in picked[FLOOR_AFTER:] if p[0] >= floor]
     # Readable order: by the rank of their chunk, then their position in it (after the best one, when
     # the answer must open with it).
     if best_first and anaphor is not None and picked:
