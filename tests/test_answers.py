@@ -114,4 +114,4 @@ def test_a_post_is_matched_to_a_curated_answer_by_the_sentence_that_asks(real_bo
     post = "Setting up an old desktop as a home server. If I turn VT-d off in the BIOS, can I still run Docker? Thanks"
     answer = real_bot.ask(post)
     assert answer.curated == "iommu-docker-without-vt-d" and answer.intent == "explain"
-    assert answer.text.startswith("Yes")
+    assert answer.text.startswith("Docker keeps working")
