@@ -16,10 +16,25 @@ from bot.errors import BadQuestion
 from bot.lexicon import Lexicon, load_lexicon
 from bot.question import Intent, ListKind, Question
 from bot.rules import NO_ERRATA_RULES, RULES, Facts
-from bot.text import STOP_TERMS, AliasMatcher, asking_clauses, clean, detect_lang, has_han, normalize, terms, to_simplified
+from bot.text import (
+    LATIN_RUN,
+    STOP_TERMS,
+    AliasMatcher,
+    asking_clauses,
+    camel_parts,
+    clean,
+    detect_lang,
+    has_han,
+    normalize,
+    terms,
+    to_simplified,
+)
 
 FUZZY_CUTOFF = 0.85  # difflib ratio: "dockr"~"docker" (0.91) passes, "virtual"~"virtualbox" (0.82) does not
-HISTORY_TURNS = 10  # earlier turns a follow-up may refer to
+HISTORY_TURNS = 10
+CAMEL_PART = re.compile(
+    r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])"
+)  # "AppleSilicon" -> Apple, Silicon  # earlier turns a follow-up may refer to
 
 
 class Interpreter:
@@ -229,10 +244,13 @@ class Interpreter:
         that are not a typo of an alias. The answer then says what is not covered instead of guessing."""
         chinese = has_han(text)
         names: list[list[tuple[int, int]]] = []  # runs of adjacent unknown words ("Nutanix AHV")
-        for m in re.finditer(r"[A-Za-z][A-Za-z0-9\-]{2,}", text):
+        for m in LATIN_RUN.finditer(text):
             word, low = m.group(), m.group().lower()
             if self.mentioned(low) or self.entities.find(word):
                 continue
+            parts = camel_parts(word)
+            if len(parts) > 1 and all(self.mentioned(p) for p in parts):
+                continue  # "AppleSilicon", "VirtualMachine": known words written together
             if difflib.get_close_matches(low, self._latin_aliases, n=1, cutoff=FUZZY_CUTOFF):
                 continue
             if chinese or (m.start() > 0 and any(c.isupper() for c in word)):

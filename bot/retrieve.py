@@ -19,7 +19,7 @@ from langchain_core.embeddings import Embeddings
 from bot.chunking import Chunk
 from bot.errors import StoreUnavailableError
 from bot.store import Index
-from bot.text import LATIN_WORD, AliasMatcher, Tokenizer, alias_fingerprint, detect_lang
+from bot.text import LATIN_WORD, STOP_TERMS, AliasMatcher, Tokenizer, alias_fingerprint, detect_lang, has_han, word_pairs
 
 RRF_K = 60
 DENSE_CANDIDATES = 40
@@ -60,6 +60,7 @@ class LexicalIndex:
     about: dict[str, list[int]]
     mentions: dict[str, list[int]]
     words: frozenset[str]  # every Latin word the chunks use, lower case, as written (not as tokenised)
+    pairs: frozenset[tuple[str, str]]  # every two adjacent Latin words the chunks use ("shadow page")
 
     @classmethod
     def build(cls, chunks: list[Chunk], tokenized: list[list[str]]) -> LexicalIndex:
@@ -74,7 +75,8 @@ class LexicalIndex:
             for e in c.entities:
                 mentions.setdefault(e, []).append(i)
         words = frozenset(w.lower() for c in chunks for w in LATIN_WORD.findall(c.embed_text()))
-        return cls(bm25, Counter(t for toks in tokenized for t in set(toks)), about, mentions, words)
+        pairs = frozenset(p for c in chunks for p in word_pairs(c.embed_text()))
+        return cls(bm25, Counter(t for toks in tokenized for t in set(toks)), about, mentions, words, pairs)
 
 
 class Retriever:
@@ -121,23 +123,35 @@ class Retriever:
     def on_topic(self, text: str) -> bool:
         """Whether a question that names no entity still talks about the corpus's subject.
 
-        True when most of its content words occur in the corpus and at least one of them is
-        specific to it (in few chunks): "What is Dom0?" and "Popek and Goldberg requirements"
-        are on topic; "Who won the NBA finals?" and "风扇转速慢是什么原因" are not.
+        True when most of its content words occur in the corpus and either one of them is specific to
+        it (in few chunks, and far more common there than in general language) or two adjacent ones are
+        written together in it: "What is Dom0?", "Popek and Goldberg requirements" and "What does a
+        shadow page table do?" are on topic; "Who won the NBA finals?", "风扇转速慢是什么原因" and "my
+        component runs twice on every load" are not.
         """
         content = [t for t in self.tokenizer.tokens(text) if len(t) > 1 and not t.startswith("ent:") and t not in COMMON_WORDS]
         if not content:
             return False
         known = [t for t in content if self.lexical.df.get(t, 0) > 0]
+        if len(known) * 2 <= len(content):
+            return False
         limit = max(2, int(DISTINCTIVE_SHARE * len(self.chunks)))
-        return len(known) * 2 > len(content) and any(self.lexical.df[t] <= limit and self._keyword(t) for t in known)
+        if any(self.lexical.df[t] <= limit and self._keyword(t) for t in known):
+            return True
+        # Everyday English words the corpus writes together: "shadow page", "guest boot".
+        return any(
+            a not in COMMON_WORDS and b not in COMMON_WORDS and not {a, b} & STOP_TERMS
+            for a, b in word_pairs(text) & self.lexical.pairs
+        )
 
     def _keyword(self, token: str) -> bool:
-        """Whether a word is far more common in the corpus than in general Chinese ("虚拟化", "内核"; not
-        "自动", "密集", "实际", which any question may use). Latin words pass: there is no general list for them."""
+        """Whether a word is far more common in the corpus than in general language ("虚拟化", "内核",
+        "hypervisor"; not "自动", "实际", "data", "runs", which any question may use)."""
+        if not has_han(token) and len(token) < 3:
+            return False  # "io", "js": too short to name a subject
         general = self.tokenizer.general_share(token)
         if not general:
-            return len(token) >= 3  # "io", "js": too short to name a subject
+            return True  # a word general language never uses ("dom0", "popek")
         return self.lexical.df[token] / len(self.chunks) >= KEYNESS * general
 
     def entities_in(self, text: str) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import re
 import unicodedata
 
@@ -36,6 +37,40 @@ def _names() -> dict[str, list[str]]:
     from pathlib import Path
 
     return tomllib.loads((Path(__file__).parent / "lexicon" / "names.toml").read_text(encoding="utf-8"))
+
+
+LATIN_RUN = re.compile(r"[A-Za-z][A-Za-z0-9\-]{2,}")  # a Latin word as questions write names
+_CAMEL_PART = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+_CAMEL_STEP = re.compile(r"[a-z][A-Z]")
+
+
+def camel_parts(word: str) -> list[str]:
+    """The lower-case words of a name written together: "AppleSilicon" -> [apple, silicon]. A word with no
+    lower-to-upper step ("KVM", "OS-level", "hardware-assisted") is one part."""
+    if not _CAMEL_STEP.search(word):
+        return [word.lower()]
+    return [p.lower() for p in _CAMEL_PART.findall(word)]
+
+
+_PAIR_GAP = re.compile(r"[ \t]+")
+
+
+def word_pairs(text: str) -> set[tuple[str, str]]:
+    """Adjacent Latin words, lower case, that only a space separates ("shadow page", "guest boot")."""
+    ms = list(LATIN_WORD.finditer(text.lower()))
+    return {
+        (a.group(), b.group())
+        for a, b in itertools.pairwise(ms)
+        if _PAIR_GAP.fullmatch(text[a.end() : b.start()]) and len(a.group()) > 2 and len(b.group()) > 2
+    }
+
+
+@functools.cache
+def _english_share(word: str) -> float:
+    """A Latin word's frequency in general English, from wordfreq's word lists (shipped in the package)."""
+    from wordfreq import word_frequency  # imported here: its list loads on first use
+
+    return word_frequency(word, "en")
 
 
 @functools.cache
@@ -164,17 +199,25 @@ class Tokenizer:
             self._loaded |= missing
 
     def general_share(self, token: str) -> float:
-        """How common a word is in general Chinese: its share of jieba's dictionary counts (a word the
-        dictionary lacks counts as once). Latin words are not in that dictionary and get 0."""
+        """How common a word is in general language: for Chinese, its share of jieba's dictionary counts (a
+        word the dictionary lacks counts as once); for a Latin word, its frequency in general English
+        (wordfreq), 0 for a word general English does not use ("dom0", "popek")."""
         if not has_han(token):
-            return 0.0
+            return _english_share(token)
         self._need(token)
         return max(self._jieba.FREQ.get(token, 0), 1) / self._dictionary.total
 
     def query_tokens(self, text: str) -> list[str]:
         """A question's tokens, plus the Latin names the notes use for the Chinese company names it
-        writes (bot/lexicon/names.toml: 苹果 -> apple)."""
+        writes (bot/lexicon/names.toml: 苹果 -> apple), plus the words of names written together
+        ("AppleSilicon" -> apple, silicon)."""
         toks = self.tokens(text)
+        joined = [
+            " ".join(parts)
+            for w in LATIN_RUN.findall(text)
+            if len(parts := camel_parts(w)) > 1 and not self._matcher.find(w)  # "VirtualBox" is one name
+        ]
+        toks += self.tokens(" ".join(joined)) if joined else []
         return toks + [latin for t in toks for latin in _names().get(t, ())]
 
     def tokens(self, text: str) -> list[str]:

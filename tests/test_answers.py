@@ -115,3 +115,10 @@ def test_a_post_is_matched_to_a_curated_answer_by_the_sentence_that_asks(real_bo
     answer = real_bot.ask(post)
     assert answer.curated == "iommu-docker-without-vt-d" and answer.intent == "explain"
     assert answer.text.startswith("Docker keeps working")
+
+
+def test_a_name_written_as_one_word_is_read_as_its_words(real_bot):
+    # "AppleSilicon" is not an unknown product: the reply is about Apple silicon, not "not covered".
+    answer = real_bot.ask("Will an x86 Linux VM run on my AppleSilicon laptop?")
+    assert not answer.refused and "don't cover" not in answer.text
+    assert "apple silicon" in answer.text.split("\n\n")[0].lower()
