@@ -122,3 +122,17 @@ def test_a_name_written_as_one_word_is_read_as_its_words(real_bot):
     answer = real_bot.ask("Will an x86 Linux VM run on my AppleSilicon laptop?")
     assert not answer.refused and "don't cover" not in answer.text
     assert "apple silicon" in answer.text.split("\n\n")[0].lower()
+
+
+@pytest.mark.parametrize(
+    ("question", "words"),
+    [
+        ("Dalvik 跟 ART 哪里不一样？", ("AOT", "预先编译")),
+        ("What changed when Android moved from Dalvik to ART?", ("ahead-of-time",)),
+    ],
+)
+def test_android_runtimes_are_answered_from_the_process_vm_note(real_bot, question, words):
+    answer = real_bot.ask(question)
+    opening = answer.text.split("\n\n")[0]
+    assert not answer.refused and any(w in opening for w in words)
+    assert any(c.source.startswith("corpus/notes/process-virtual-machine.md") for c in answer.citations)

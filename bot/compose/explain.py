@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 
 from bot.chunking import Chunk
-from bot.compose.citations import Citations
+from bot.compose.citations import SECTION_WORDS, Citations
 from bot.compose.common import (
     EXPLAIN_SENTENCES,
     FLOOR_AFTER,
@@ -51,11 +51,17 @@ def explain(k: Kit, q: Question, hits: list[Hit], cites: Citations) -> str:
             lines.append(f"**{display_name(main, q.lang)}**{t['colon']}{summary()}")
         lines += axis_lines(k, q, [main])
     pool = hits
+    wanted = []
     if q.entities and (q.how or q.why):
-        # "How does X work?", "why is X fast?": make sure X's mechanism section is among the candidates.
-        how = cites.find(q.entities[0], "how", q.lang)
-        if how is not None and all(h.chunk.chunk_id != how.chunk_id for h in hits[:6]):
-            pool = [Hit(how, hits[0].score if hits else 1.0, {"lookup": 1}), *hits]
+        wanted.append("how")  # "How does X work?", "why is X fast?": X's mechanism section
+    if q.entities and hits and hits[0].chunk.entity == q.entities[0] and hits[0].chunk.lang != q.lang:
+        # The best match is the other language's text of a section ("Dalvik 跟 ART 哪里不一样" finds the
+        # English "How it works" first): the same section in the question's language.
+        wanted += [key for key, words in SECTION_WORDS.items() if any(w in hits[0].chunk.heading.lower() for w in words)]
+    for key in reversed(list(dict.fromkeys(wanted))):  # "how" ends up first
+        found = cites.find(q.entities[0], key, q.lang)
+        if found is not None and all(h.chunk.chunk_id != found.chunk_id for h in pool[:6]):
+            pool = [Hit(found, hits[0].score if hits else 1.0, {"lookup": 1}), *pool]
     picked = mmr_sentences(
         q,
         pool,
