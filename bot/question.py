@@ -60,3 +60,9 @@ class Question:
     followup: bool = False  # entities were carried over from earlier turns
     uncovered: tuple[str, ...] = ()  # product-like names no note covers ("Nutanix AHV")
     rule: str = ""  # the name of the rule that decided the intent (for tests and debugging)
+
+    @property
+    def asks_mechanism(self) -> bool:
+        """Whether the mechanism answers: "how does it work?", "why is it fast?". "Why would I use it?" asks
+        for what it is good for (the typical-use axis), not how it works."""
+        return self.how or (self.why and "typical_use" not in self.axes)

@@ -136,3 +136,13 @@ def test_android_runtimes_are_answered_from_the_process_vm_note(real_bot, questi
     opening = answer.text.split("\n\n")[0]
     assert not answer.refused and any(w in opening for w in words)
     assert any(c.source.startswith("corpus/notes/process-virtual-machine.md") for c in answer.citations)
+
+
+@pytest.mark.parametrize(
+    ("question", "label"),
+    [("Why would anyone pick Vagrant?", "Typical use"), ("为什么要选 Podman？", "典型用途")],
+)
+def test_why_use_it_opens_with_what_it_is_good_for_not_how_it_works(real_bot, question, label):
+    answer = real_bot.ask(question)
+    first = answer.text.splitlines()[0]
+    assert label in first and "dockerd" not in first and "provisioner" not in first

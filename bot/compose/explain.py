@@ -52,7 +52,7 @@ def explain(k: Kit, q: Question, hits: list[Hit], cites: Citations) -> str:
         lines += axis_lines(k, q, [main])
     pool = hits
     wanted = []
-    if q.entities and (q.how or q.why):
+    if q.entities and q.asks_mechanism:
         wanted.append("how")  # "How does X work?", "why is X fast?": X's mechanism section
     if q.entities and hits and hits[0].chunk.entity == q.entities[0] and hits[0].chunk.lang != q.lang:
         # The best match is the other language's text of a section ("Dalvik 跟 ART 哪里不一样" finds the
@@ -65,7 +65,7 @@ def explain(k: Kit, q: Question, hits: list[Hit], cites: Citations) -> str:
     picked = mmr_sentences(
         q,
         pool,
-        MECHANISM_SENTENCES if q.how or q.why else EXPLAIN_SENTENCES,
+        MECHANISM_SENTENCES if q.asks_mechanism else EXPLAIN_SENTENCES,
         k.tokens,
         k.idf,
         best_first=answer_first,
@@ -124,7 +124,7 @@ def mmr_sentences(
     cands: list[tuple[float, Chunk, str, set[str]]] = []
     top = max((h.score for h in hits), default=1.0) or 1.0
     same_lang = [h for h in hits if h.chunk.lang == q.lang] or hits
-    how = q.how or q.why
+    how = q.asks_mechanism
     for h in same_lang[:7]:
         if h.chunk.heading in ("概要", "Summary"):  # front-matter digest: the summary line already says it
             continue
