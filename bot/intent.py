@@ -190,11 +190,14 @@ class Interpreter:
             asks=lambda name: self.has(name, asked),
         )
         rule, intent = next((name, intent) for name, test, intent in RULES if test(facts))
-        if intent == Intent.COMPARE and "hardware_support" in axes:
-            # "Does WSL need VT-x?" asks about WSL's hardware needs, not for a WSL-vs-VT-x table.
+        if intent in (Intent.COMPARE, Intent.EXPLAIN) and "hardware_support" in axes:
+            # "Does WSL need VT-x?" asks about WSL's hardware needs, not for a WSL-vs-VT-x table; and "how
+            # do I skip VT-x for VirtualBox?" is about VirtualBox, whichever name comes first.
             others = [e for e in ents if notes[e].category != "hardware-extension"]
-            if len(others) == 1:
-                rule, intent, ents = "needs-hardware", Intent.EXPLAIN, others + [e for e in ents if e not in others]
+            if len(others) == 1 and len(ents) > 1:
+                if intent == Intent.COMPARE:
+                    rule, intent = "needs-hardware", Intent.EXPLAIN
+                ents = others + [e for e in ents if e not in others]
         if (
             intent.answers_from_corpus
             and self.has("list", text)

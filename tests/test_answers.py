@@ -146,3 +146,32 @@ def test_why_use_it_opens_with_what_it_is_good_for_not_how_it_works(real_bot, qu
     answer = real_bot.ask(question)
     first = answer.text.splitlines()[0]
     assert label in first and "dockerd" not in first and "provisioner" not in first
+
+
+@pytest.mark.parametrize(
+    ("question", "fact"),
+    [
+        ("Is there a way around VT-x being required by VirtualBox?", "6.1"),
+        ("关掉 VT-x 以后 WSL 2 还能用吗？", "WSL 2"),
+    ],
+)
+def test_a_hardware_requirement_asked_from_the_extension_side_is_about_the_product(real_bot, question, fact):
+    # The extension is named first, but the product is what is asked about: its own requirement answers.
+    answer = real_bot.ask(question)
+    first = answer.text.split("\n\n")[0]
+    assert answer.intent == "explain" and fact in first and ("VT-x" in first or "AMD-V" in first)
+
+
+@pytest.mark.parametrize(
+    ("question", "opens_with_yes"),
+    [
+        ("Do I need VT-x turned on for VirtualBox?", True),
+        # The same curated pair, asked the other way round: its "Yes:" would say the requirement can be skipped.
+        ("Can I run VirtualBox 7 without VT-x?", False),
+    ],
+)
+def test_a_curated_yes_or_no_is_kept_only_for_a_question_asked_the_same_way(real_bot, question, opens_with_yes):
+    answer = real_bot.ask(question)
+    assert answer.curated, "both phrasings match the VirtualBox hardware pair"
+    assert answer.text.lower().startswith("yes") is opens_with_yes
+    assert "6.1" in answer.text.split("\n\n")[0]

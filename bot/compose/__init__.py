@@ -43,6 +43,7 @@ class Composer:
             negative=lex.cue("negative"),
             article=lex.cue("article"),
             anaphor=lex.cue("anaphor"),
+            inverts=lex.cue("inverts"),
             idf=idf or (lambda t: 1.0),
             tokens=tokens or (lambda text: sorted(terms(text))),
         )

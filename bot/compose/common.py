@@ -41,6 +41,7 @@ class Kit:
     negative: re.Pattern  # an axis value that says "no" ("不需要；…", "None; …", "No, …", "N/A")
     article: re.Pattern  # words that name the article ("原文", "the article"): a text that already talks about it
     anaphor: re.Pattern  # a sentence that leans on the one before it ("It adds...", "这也..."): never the opening
+    inverts: re.Pattern  # words that turn a yes/no question around ("without", "still", "不开")
     # How sentences are matched to the question: retrieval's tokens and IDF when given, so a rare
     # word the question shares ("Azure", "Dom0") outweighs common ones.
     idf: Callable[[str], float]

@@ -10,8 +10,19 @@ from bot.compose.compare import compared_notes, table
 from bot.qa_match import QaMatch
 from bot.question import Intent, Question
 
-# A yes/no word standing alone at the start of an answer: "不是。", "No. ", "Yes, ".
-BARE_VERDICT = re.compile(r"^\s*(是的|不是|不算|可以|不能|不行|需要|不需要|yes|no)\s*[。，,.!！:：]\s*", re.I)
+# A yes/no word standing alone at the start of an answer: "不是。", "No. ", "Yes, ", "Yes, but".
+BARE_VERDICT = re.compile(r"^\s*(是的|不是|不算|可以|不能|不行|需要|不需要|yes|no)\s*[。，,.!！:：]\s*(but\s+|但是?\s*)?", re.I)
+
+
+# A yes or no that only means something against the question's own wording ("Yes:", "是的，"); "需要：",
+# "可以，", "不是。" state the fact itself and hold however the question is turned.
+RELATIVE_VERDICT = re.compile(r"^\s*(是的|对|不对|yes|no)\s*[。，,.!！:：]\s*(but\s+|但是?\s*)?", re.I)
+
+
+def facts_only(answer: str, verdict: re.Pattern = BARE_VERDICT) -> str:
+    """The answer without its leading verdict ("Yes, but noticeably slower: ..." -> "Noticeably slower: ...")."""
+    rest = verdict.sub("", answer, count=1)
+    return (rest[:1].upper() + rest[1:]) if rest else answer
 
 
 def curated(k: Kit, q: Question, match: QaMatch, cites: Citations) -> str:
@@ -19,9 +30,12 @@ def curated(k: Kit, q: Question, match: QaMatch, cites: Citations) -> str:
     the category line; then the pair's detail, and a correction where the question touches the article's claim."""
     pair, lang = match.pair, q.lang
     answer = pair.answer[lang]
-    if q.either_or and pair.ask == "yesno":
+    if pair.ask == "yesno" and q.either_or:
         # "模拟器还是虚拟机？" is not a yes/no question: the pair's bare "不是。" would answer the wrong thing.
-        answer = BARE_VERDICT.sub("", answer, count=1) or answer
+        answer = facts_only(answer)
+    elif pair.ask == "yesno" and bool(k.inverts.search(q.text)) != bool(k.inverts.search(match.phrasing)):
+        # "Can I skip VT-x?" asks the pair's "does it need VT-x?" the other way round: its "Yes:" would be wrong.
+        answer = facts_only(answer, RELATIVE_VERDICT)
     marks = list(dict.fromkeys(m for m in (cites.mark(e, section, lang) for e, section in pair.cites) if m))
     lines = [f"{answer} {marks[0] if marks else ''}".rstrip()]
     if pair.more:
