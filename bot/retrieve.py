@@ -238,7 +238,9 @@ class Retriever:
             if len(top) >= k:
                 top.pop(_least_needed(top, named))
             top.append(best)
-        return sorted(top, key=lambda h: -h.score)
+        # Hits about a named entity before hits about unnamed ones: "What is a container? ... Docker's
+        # website says" is about containers too, not only about Docker and its neighbours.
+        return sorted(top, key=lambda h: (h.chunk.entity not in named, -h.score))
 
 
 def _least_needed(top: list[Hit], named: dict[str, None]) -> int:

@@ -175,3 +175,4 @@ def test_a_curated_yes_or_no_is_kept_only_for_a_question_asked_the_same_way(real
     assert answer.curated, "both phrasings match the VirtualBox hardware pair"
     assert answer.text.lower().startswith("yes") is opens_with_yes
     assert "6.1" in answer.text.split("\n\n")[0]
+

@@ -33,7 +33,18 @@ def test_hits_report_scores_and_per_leg_ranks(real_bot):
     hits = real_bot.retriever.search("硬件辅助虚拟化是什么", k=8)
     assert all(h.score > 0 for h in hits)
     assert any("bm25" in h.ranks for h in hits) and any("dense" in h.ranks for h in hits)
-    assert hits == sorted(hits, key=lambda h: -h.score)
+    named = [h for h in hits if h.chunk.entity == "hardware-assisted-virtualization"]
+    others = [h for h in hits if h.chunk.entity != "hardware-assisted-virtualization"]
+    assert hits == named + others  # the named entity first, then the rest, each by score
+    assert named == sorted(named, key=lambda h: -h.score) and others == sorted(others, key=lambda h: -h.score)
+
+
+def test_every_entity_the_question_names_comes_before_its_neighbours(real_bot):
+    # A post about containers that quotes Docker's website names both; neither Docker's neighbours
+    # (rkt, LXD, Proxmox) nor anything else may push the concept itself out of the first places.
+    hits = real_bot.retriever.search("What exactly is a container? Docker describes it as a unit of software", k=8)
+    first = list(dict.fromkeys(h.chunk.entity for h in hits))[:2]
+    assert set(first) == {"docker", "os-level-virtualization"}, first
 
 
 def test_one_note_cannot_fill_every_slot(real_bot):
