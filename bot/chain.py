@@ -52,7 +52,7 @@ class Bot:
         self.corpus = corpus
         self.retriever = retriever
         self.interpreter = Interpreter(
-            corpus, settings.max_question_chars, retriever.on_topic, retriever.knows, mentioned=retriever.mentions
+            corpus, settings.max_question_chars, retriever.on_topic, retriever.knows, mentioned=retriever.mentions_or_nearly
         )
         self.composer = Composer(corpus, retriever.idf, retriever.tokenizer.tokens)
         self.llm = llm  # an LlmAnswerer, or None for the offline composer

@@ -8,6 +8,7 @@ one, and no document may take more than `per_doc` of the top k.
 
 from __future__ import annotations
 
+import difflib
 import heapq
 import math
 from collections import Counter
@@ -32,6 +33,7 @@ ARTICLE_WEIGHT = 0.85
 # How much more common in the corpus (share of chunks) than in general Chinese (share of jieba's word
 # counts) a word must be to mark a question as being about the corpus's subject.
 KEYNESS = 1000
+NEAR_WORD = 0.8  # difflib ratio for a typo of a corpus word: "ununtu"~"ubuntu" (0.83), "type1"~"type-1" (0.91)
 DISTINCTIVE_SHARE = 0.10  # a term in at most 10% of chunks is specific to the subject ("dom0", "popek")
 # Everyday English words that say nothing about a question's topic (Chinese ones are dropped by the tokenizer).
 COMMON_WORDS = set(
@@ -115,6 +117,18 @@ class Retriever:
     def mentions(self, word: str) -> bool:
         """Whether any chunk uses this Latin word (lower case), as written, not as tokenised."""
         return word.lower() in self.lexical.words
+
+    def mentions_or_nearly(self, word: str) -> bool:
+        """Whether the chunks use this Latin word or one a typo away ("ununtu" for ubuntu, "type1" for type-1)."""
+        word = word.lower()
+        if word in self.lexical.words:
+            return True
+        if not hasattr(self, "_words_by_initial"):
+            by: dict[str, list[str]] = {}
+            for w in self.lexical.words:
+                by.setdefault(w[:1], []).append(w)
+            self._words_by_initial = by
+        return bool(difflib.get_close_matches(word, self._words_by_initial.get(word[:1], []), n=1, cutoff=NEAR_WORD))
 
     def knows(self, token: str) -> bool:
         """Whether the corpus uses this token at all."""

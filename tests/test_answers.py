@@ -176,3 +176,8 @@ def test_a_curated_yes_or_no_is_kept_only_for_a_question_asked_the_same_way(real
     assert answer.text.lower().startswith("yes") is opens_with_yes
     assert "6.1" in answer.text.split("\n\n")[0]
 
+
+def test_a_typo_of_a_word_the_notes_use_is_not_an_uncovered_product(real_bot):
+    # "ununtu" is Ubuntu misspelt and "type1" is type 1: the question is answered, not met with "not covered".
+    answer = real_bot.ask("hypervisor 装在 ununtu 上面，还能叫 type1 吗？")
+    assert not answer.refused and "没有涵盖" not in answer.text
