@@ -181,3 +181,12 @@ def test_a_typo_of_a_word_the_notes_use_is_not_an_uncovered_product(real_bot):
     # "ununtu" is Ubuntu misspelt and "type1" is type 1: the question is answered, not met with "not covered".
     answer = real_bot.ask("hypervisor 装在 ununtu 上面，还能叫 type1 吗？")
     assert not answer.refused and "没有涵盖" not in answer.text
+
+
+def test_an_either_or_question_naming_one_known_alternative_gets_no_bare_yes(real_bot):
+    # "full-system or user-mode emulation?" names only emulation as something the notes know: a "Yes:"
+    # would answer neither alternative.
+    answer = real_bot.ask("Does QEMU do full-system emulation or user-mode emulation?")
+    assert answer.intent == "classify"
+    assert not re.match(r"(yes|no)\b", answer.text, re.I)
+    assert "emulat" in answer.text.splitlines()[0].lower()

@@ -22,18 +22,16 @@ def classify(k: Kit, q: Question, cites: Citations) -> str:
     asked_all = list(q.categories) or asked
     if main.category in q.categories:  # "type 1 or type 2?": answer with the one that holds
         asked_all = [main.category]
+    which = t["asked_which"].format(name=display_name(main, q.lang), cat=cat, a_cat=a_or_an(cat))
     if q.either_or and main.category in q.categories:
-        lines.append(
-            t["asked_which"].format(
-                name=display_name(main, q.lang), cat=(c := k.corpus.categories[main.category].name[q.lang]), a_cat=a_or_an(c)
-            )
-        )
+        lines.append(which)
     elif q.yes_no and q.asks_virtualization and not q.categories:
         lines.append(verdict_line(k, main, q.lang))
-    elif q.yes_no and q.either_or and len(asked_all) > 1:
-        # "a hypervisor or a container thing?": name the one that holds, not a yes and a no.
+    elif q.yes_no and q.either_or:
+        # "a hypervisor or a container thing?": name the one that holds, not a yes and a no; when the one
+        # named does not hold ("full-system emulation or user mode?" names only one we know), what it is.
         holds = [e for e in asked_all if asked_holds(k, main, e)]
-        lines += [asked_line(k, main, e, q.lang, choice=True) for e in holds[:1]] or [asked_line(k, main, asked_all[0], q.lang)]
+        lines += [asked_line(k, main, e, q.lang, choice=True) for e in holds[:1]] or ([which] if asked_all else [])
     elif q.yes_no:
         for e in asked_all:
             lines.append(asked_line(k, main, e, q.lang))
