@@ -190,3 +190,10 @@ def test_an_either_or_question_naming_one_known_alternative_gets_no_bare_yes(rea
     assert answer.intent == "classify"
     assert not re.match(r"(yes|no)\b", answer.text, re.I)
     assert "emulat" in answer.text.splitlines()[0].lower()
+
+
+def test_at_the_same_time_asks_whether_they_coexist_not_for_a_table(real_bot):
+    # "same" also asks "is X the same as Y?"; "at the same time" does not.
+    answer = real_bot.ask("Will VirtualBox and Hyper-V work at the same time on my PC?")
+    assert answer.intent != "compare" and "| Dimension |" not in answer.text
+    assert answer.text.lower().startswith("yes")
