@@ -80,6 +80,7 @@ class Bot:
         bot = cls(settings, corpus, retriever, llm, name, qa)
         bot.from_snapshot = from_snapshot
         emb.embed_query("warm up")  # load the encoder now, not on the first user's question
+        retriever.tokenizer.general_share("warm")  # and wordfreq's English list (0.3 s), used to judge scope
         return bot
 
     @staticmethod
