@@ -31,10 +31,7 @@ from bot.text import (
 )
 
 FUZZY_CUTOFF = 0.85  # difflib ratio: "dockr"~"docker" (0.91) passes, "virtual"~"virtualbox" (0.82) does not
-HISTORY_TURNS = 10
-CAMEL_PART = re.compile(
-    r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])"
-)  # "AppleSilicon" -> Apple, Silicon  # earlier turns a follow-up may refer to
+HISTORY_TURNS = 10  # earlier turns a follow-up may refer to
 
 
 class Interpreter:

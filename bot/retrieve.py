@@ -9,6 +9,7 @@ one, and no document may take more than `per_doc` of the top k.
 from __future__ import annotations
 
 import difflib
+import functools
 import heapq
 import math
 from collections import Counter
@@ -123,12 +124,15 @@ class Retriever:
         word = word.lower()
         if word in self.lexical.words:
             return True
-        if not hasattr(self, "_words_by_initial"):
-            by: dict[str, list[str]] = {}
-            for w in self.lexical.words:
-                by.setdefault(w[:1], []).append(w)
-            self._words_by_initial = by
         return bool(difflib.get_close_matches(word, self._words_by_initial.get(word[:1], []), n=1, cutoff=NEAR_WORD))
+
+    @functools.cached_property
+    def _words_by_initial(self) -> dict[str, list[str]]:
+        """The corpus's Latin words by first letter: a typo is looked for among few candidates."""
+        by: dict[str, list[str]] = {}
+        for w in self.lexical.words:
+            by.setdefault(w[:1], []).append(w)
+        return by
 
     def knows(self, token: str) -> bool:
         """Whether the corpus uses this token at all."""

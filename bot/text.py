@@ -57,11 +57,12 @@ _PAIR_GAP = re.compile(r"[ \t]+")
 
 def word_pairs(text: str) -> set[tuple[str, str]]:
     """Adjacent Latin words, lower case, that only a space separates ("shadow page", "guest boot")."""
-    ms = list(LATIN_WORD.finditer(text.lower()))
+    low = text.lower()  # matched and sliced in one string: lower() may change a text's length
+    ms = list(LATIN_WORD.finditer(low))
     return {
         (a.group(), b.group())
         for a, b in itertools.pairwise(ms)
-        if _PAIR_GAP.fullmatch(text[a.end() : b.start()]) and len(a.group()) > 2 and len(b.group()) > 2
+        if _PAIR_GAP.fullmatch(low[a.end() : b.start()]) and len(a.group()) > 2 and len(b.group()) > 2
     }
 
 

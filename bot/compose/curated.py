@@ -10,13 +10,17 @@ from bot.compose.compare import compared_notes, table
 from bot.qa_match import QaMatch
 from bot.question import Intent, Question
 
+
+def _verdict(words: str) -> re.Pattern:
+    """One of `words` standing alone at the start of an answer, with its punctuation and any "but"."""
+    return re.compile(rf"^\s*({words})\s*[。，,.!！:：]\s*(but\s+|但是?\s*)?", re.I)
+
+
 # A yes/no word standing alone at the start of an answer: "不是。", "No. ", "Yes, ", "Yes, but".
-BARE_VERDICT = re.compile(r"^\s*(是的|不是|不算|可以|不能|不行|需要|不需要|yes|no)\s*[。，,.!！:：]\s*(but\s+|但是?\s*)?", re.I)
-
-
+BARE_VERDICT = _verdict("是的|不是|不算|可以|不能|不行|需要|不需要|yes|no")
 # A yes or no that only means something against the question's own wording ("Yes:", "是的，"); "需要：",
 # "可以，", "不是。" state the fact itself and hold however the question is turned.
-RELATIVE_VERDICT = re.compile(r"^\s*(是的|对|不对|yes|no)\s*[。，,.!！:：]\s*(but\s+|但是?\s*)?", re.I)
+RELATIVE_VERDICT = _verdict("是的|对|不对|yes|no")
 
 
 def facts_only(answer: str, verdict: re.Pattern = BARE_VERDICT) -> str:
