@@ -121,9 +121,9 @@ class Retriever:
 
     def mentions_or_nearly(self, word: str) -> bool:
         """Whether the chunks use this Latin word or one a typo away ("ununtu" for ubuntu, "type1" for type-1)."""
-        word = word.lower()
-        if word in self.lexical.words:
+        if self.mentions(word):
             return True
+        word = word.lower()
         return bool(difflib.get_close_matches(word, self._words_by_initial.get(word[:1], []), n=1, cutoff=NEAR_WORD))
 
     @functools.cached_property
