@@ -116,7 +116,10 @@ class Interpreter:
         if self.has("not_virtualization", intent_text) and self.has("list", intent_text):
             cats += [c.id for c in self.corpus.categories.values() if c.is_virtualization == "false" and c.id not in cats]
         errata = self.match_errata(intent_text, ents)
-        axes = tuple(axis for axis, cue in self.lex.axis_cues.items() if cue.search(intent_text))
+        # The axes a question asks about are named where it asks: in "能不能适配 Hyper-V？我觉得它性能最好"
+        # performance is the asker's reason, not what they want to know.
+        asked = asking_clauses(intent_text)
+        axes = tuple(axis for axis, cue in self.lex.axis_cues.items() if cue.search(asked))
         uncovered = self._unknown_names(text)
         q_terms = terms(intent_text)
         overlap = {e.id: self._claim_overlap(intent_text, q_terms, e) for e in errata}

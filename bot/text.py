@@ -121,8 +121,15 @@ def asked_sentences(text: str, most: int = 3) -> list[str]:
     return [t for t in sentences if is_question(t)][:most]
 
 
-_CLAUSE_END = re.compile(r"(?<=[，,。；;！!？?\n])")
-_ASKING = re.compile(r"([?？]\s*$|吗|呢|么)")
+_CLAUSE_END = re.compile(r"(?<=[，,。；;！!？?\n])|(?<=\.)(?=\s)")
+# A clause asks with a question mark, a final particle, or an A-not-A / 能否 form ("能不能适配…", "是否支持…").
+# In English, a clause also asks when it opens like a question or asks indirectly ("I wonder whether …").
+_ASKING = re.compile(
+    r"([?？]\s*$|吗|呢|么|能不能|可不可以|是不是|有没有|能否|是否|可否"
+    r"|^\s*(is|are|does|do|can|could|will|would|should|how|why|what|which|when|where)\b"
+    r"|\b(wonder|wondering|understand|know|sure|clear)\s+(if|whether)\b)",
+    re.I,
+)
 
 
 def asking_clauses(text: str) -> str:

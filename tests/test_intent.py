@@ -125,6 +125,9 @@ def test_lexicon_files_are_valid_toml_with_the_same_keys():
         ("What devices does a Firecracker microVM provide?", "list"),
         # An "or" in a post's context is no request for a VirtualBox-vs-VT-x table.
         ("How do I enable VT-x for VirtualBox? I tried the BIOS or another setting, it does not help.", "compare"),
+        # Asked indirectly, with an "or" in the next sentence: whether Podman runs in a VM, not a table.
+        ("I'm trying to understand if Podman will run inside a Windows VM. Neither the docs or the forums say.", "compare"),
+        ("I'm trying to understand if Podman will run inside a Windows VM. Neither the docs or the forums say.", "classify"),
     ],
 )
 def test_a_question_is_not_read_as_another_kind(question, not_intent):
@@ -164,3 +167,23 @@ def test_a_question_in_traditional_characters_is_read_like_its_simplified_twin(t
 def test_a_follow_up_after_a_traditional_turn_keeps_its_topic():
     q = ask({"question": "那它需要 VT-x 嗎？", "history": ["KVM 屬於哪一類虛擬化？"]})
     assert q.entities[0] == "kvm"
+
+
+@pytest.mark.parametrize(
+    ("question", "axis", "asked"),
+    [
+        # The asker's reason ("听说它性能最好") names an axis the question does not ask about...
+        ("能不能把 VirtualBox 换成 KVM，听说它性能最好。", "performance", False),
+        ("Can I move my VMs from VirtualBox to KVM? A friend says it starts faster.", "startup", False),
+        # ... and where the asking clause names it, it is read.
+        ("KVM 和 VirtualBox 哪个性能更好？", "performance", True),
+        ("Which starts faster, KVM or VirtualBox?", "startup", True),
+    ],
+)
+def test_the_axes_asked_about_are_read_from_the_clauses_that_ask(question, axis, asked):
+    assert (axis in ask({"question": question, "history": []}).axes) == asked
+
+
+def test_an_indirect_question_is_a_yes_no_question():
+    q = ask({"question": "Not sure whether LXD can host Windows guests. Nothing in the docs.", "history": []})
+    assert q.yes_no
