@@ -184,7 +184,7 @@ class Bot:
         return s
 
     def _composed(self, s: _State, notices: list[str] | None = None) -> Answer:
-        text, cites = self.composer.compose(s.q, s.hits, lambda e, sec, lang: self.lookup(s, e, sec, lang), s.match)
+        text, cites = self.composer.compose(s.q, s.hits, lambda *key: self.lookup(s, *key), s.match)
         return self.make_answer(s, text, cites, "composer", notices)
 
     def _llm_request(self, s: _State):
@@ -246,15 +246,21 @@ class Bot:
             curated=s.match.pair.id if s.match and backend == "composer" else "",
         )
 
-    def lookup(self, s: _State, entity: str, section: str, lang: str) -> Chunk | None:
-        """Fetch a specific chunk (an entity's section, or an erratum) by metadata; it joins `retrieved`."""
+    def lookup(self, s: _State, entity: str, section: str, lang: str, containing: tuple[str, ...] = ()) -> Chunk | None:
+        """Fetch a specific chunk (an entity's section, or an erratum) by metadata; it joins `retrieved`.
+        With `containing`, the section's chunk that mentions one of those (lower-cased) words: a long
+        section is split into several chunks."""
+
+        def fits(c: Chunk) -> bool:
+            return _matches(c, entity, section, lang) and (not containing or any(w in c.text.lower() for w in containing))
+
         for c in s.extra:
-            if _matches(c, entity, section, lang):
+            if fits(c):
                 return c
         special = section == "article" or section.startswith("erratum:")
         candidates = self._special_chunks if special else self.retriever.chunks_about(entity)
         for c in candidates:
-            if _matches(c, entity, section, lang):
+            if fits(c):
                 s.extra.append(c)
                 return c
         return None

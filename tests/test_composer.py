@@ -8,9 +8,15 @@ file is regenerated on purpose (see tests/golden/__init__.py).
 import re
 
 import pytest
-from golden import ask, check, compose, questions
+from golden import ask, check, compose, corpus, fetch, questions
 
+from bot.chunking import Chunk
+from bot.compose import Composer
+from bot.compose.citations import Citations
+from bot.compose.compare import key_difference
+from bot.compose.explain import mmr_sentences
 from bot.question import Intent, ListKind
+from bot.retrieve import Hit
 from bot.text import detect_lang
 
 CASES = questions()
@@ -143,3 +149,46 @@ def test_a_note_sentence_that_asks_is_never_picked_as_an_answer():
     tokens = lambda s: re.findall(r"[a-z0-9\-]+", s.lower())  # noqa: E731
     picked = mmr_sentences(q, [Hit(chunk, 1.0)], 2, tokens, lambda t: 1.0, best_first=True)
     assert [s for _, s in picked] == ["Docker on Linux needs neither VT-x nor VT-d."]
+
+
+def test_every_pair_of_notes_has_a_key_difference_in_both_languages():
+    """A product beside a concept ("WSL" and "a VM") or two techniques once got an empty "Key difference:"."""
+    kit = Composer(corpus()).kit
+    notes = sorted(corpus().notes.values(), key=lambda n: n.id)
+    empty = [
+        (lang, a.id, b.id)
+        for lang in ("zh", "en")
+        for i, a in enumerate(notes)
+        for b in notes[i + 1 :]
+        if not key_difference(kit, a, b, lang, Citations([], fetch)).strip()
+    ]
+    assert empty == []
+
+
+@pytest.mark.parametrize(
+    ("question", "words"),
+    [("Full virtualization vs paravirtualization?", ("modif",)), ("全虚拟化和半虚拟化有什么区别？", ("修改",))],
+)
+def test_two_techniques_are_told_apart_first_by_what_defines_them(question, words):
+    """Full and paravirtualization differ in whether the guest is modified; that opens the comparison."""
+    text = compose(ask({"question": question, "history": []}))[0]
+    first = text.split("\n", 1)[0]
+    assert any(w in first for w in words), first
+
+
+def _hit(text: str, n: int = 0) -> Hit:
+    chunk = Chunk(f"t:{n}", "notes/t", text, "T", "English > What it is", "en", "corpus/notes/t.md", ("kvm",))
+    return Hit(chunk, 1.0 / (n + 1), {"hand": n + 1})
+
+
+def test_a_flattened_list_is_never_picked_as_a_sentence_and_a_bulleted_one_loses_its_mark():
+    q = ask({"question": "How does KVM work?", "history": []})
+    hits = [
+        _hit(
+            "- **Type-1 (bare-metal) hypervisor** (virtualization: yes): Xen, KVM - **Type-2** (virtualization: yes): VirtualBox"
+        ),
+        _hit("The mapping: - The article's group: KVM → Type-1 hypervisor; Xen → Type-1 hypervisor", 1),
+        _hit("- KVM turns the Linux kernel into a hypervisor that runs guests with VT-x or AMD-V.", 2),
+    ]
+    picked = [s for _, s in mmr_sentences(q, hits, 4, lambda t: t.lower().split(), lambda t: 1.0)]
+    assert picked == ["KVM turns the Linux kernel into a hypervisor that runs guests with VT-x or AMD-V."]

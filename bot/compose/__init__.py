@@ -52,7 +52,7 @@ class Composer:
         self,
         q: Question,
         hits: list[Hit],
-        fetch: Callable[[str, str, str], Chunk | None],
+        fetch: Callable[..., Chunk | None],  # (entity, section, lang[, containing]) -> chunk
         match: QaMatch | None = None,
     ) -> tuple[str, list[Citation]]:
         """The answer text and its citations; a matched curated pair answers first when there is one."""

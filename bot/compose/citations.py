@@ -24,7 +24,7 @@ SECTION_WORDS = {
 class Citations:
     """Numbers the chunks an answer cites; only retrieved chunks (or fetched ones, then recorded) qualify."""
 
-    def __init__(self, hits: list[Hit], fetch: Callable[[str, str, str], Chunk | None]) -> None:
+    def __init__(self, hits: list[Hit], fetch: Callable[..., Chunk | None]) -> None:
         self.hits = hits
         self.fetch = fetch
         self.list: list[Citation] = []
@@ -54,12 +54,15 @@ class Citations:
         return (c, self.add(c)) if c else None
 
     def sentence_mentioning(self, entity: str, section: str, lang: str, other: Note) -> str:
+        """The first sentence of the entity's section that names `other`, cited; "" when none does."""
+        names = tuple(nm for nm in (other.name.lower(), *(a.lower() for a in other.aliases)) if nm)
         c = self.find(entity, section, lang)
+        if c is not None and not any(nm in c.text.lower() for nm in names):
+            c = self.fetch(entity, section, lang, names)  # the section's other chunks
         if not c:
             return ""
-        names = [other.name.lower(), *(a.lower() for a in other.aliases)]
         for s in split_sentences(c.text):
-            if any(nm and nm in s.lower() for nm in names):
+            if any(nm in s.lower() for nm in names):
                 return f"{s} [{self.add(c)}]"
         return ""
 

@@ -124,6 +124,20 @@ def broken_quote(sentence: str) -> bool:
     return sentence.count('"') % 2 == 1
 
 
+def list_fragment(sentence: str) -> bool:
+    """Several list items or a table row flattened into one sentence ("- **Category** (virtualization: yes):
+    A - **Category**: B", "The mapping: - …", "| KVM | Type 1 |"): a stray fragment outside its list.
+    One bulleted sentence ("- 在 JVM 中，…") is a sentence; `unbullet` drops its mark."""
+    s = sentence.lstrip()
+    items = s[2:] if s.startswith(("- ", "* ")) else s
+    return s.startswith(("- **", "|")) or " - " in items or any(m in s for m in (": - ", "：- ", "：-"))
+
+
+def unbullet(sentence: str) -> str:
+    """A sentence without its list mark: "- 在 JVM 中，…" -> "在 JVM 中，…"."""
+    return re.sub(r"^\s*[-*]\s+", "", sentence)
+
+
 def cell(text: str) -> str:
     return text.replace("|", "/").replace("\n", " ")
 

@@ -56,7 +56,8 @@ def table(k: Kit, q: Question, notes: list[Note], cites: Citations) -> list[str]
 
 def key_difference(k: Kit, a: Note, b: Note, lang: str, cites: Citations) -> str:
     """What tells the two apart, most specific first: a sentence of one note's comparison section that
-    names the other, then the categories, the kernel, and one relation between them."""
+    names the other, then the categories, the kernel (or, for two techniques, guest modification), and one
+    relation between them; never nothing."""
     t = k.phrases[lang]
     ca, cb = (k.corpus.categories[n.category].name[lang] for n in (a, b))
     parts = []
@@ -74,18 +75,35 @@ def key_difference(k: Kit, a: Note, b: Note, lang: str, cites: Citations) -> str
     elif not parts and a.category == b.category != "concept":  # "both are concepts" tells the reader nothing
         parts.append(t["cat_same"].format(a=display_name(a, lang), b=display_name(b, lang), c=ca))
     if a.axes["host_kernel"][lang][:1] != b.axes["host_kernel"][lang][:1]:
-        parts.append(
-            t["kernel_diff"].format(
-                a=display_name(a, lang),
-                b=display_name(b, lang),
-                ka=first_clause(a.axes["host_kernel"][lang]),
-                kb=first_clause(b.axes["host_kernel"][lang]),
-            )
-        )
+        parts.append(_axis_diff(k, "host_kernel", a, b, lang))
+    elif (
+        a.category == b.category == "concept" and a.axes["guest_modification"][lang][:2] != b.axes["guest_modification"][lang][:2]
+    ):
+        # Two techniques that share the kernel question (full virtualization and paravirtualization): whether
+        # the guest must be modified tells them apart, first.
+        parts.insert(0, _axis_diff(k, "guest_modification", a, b, lang))
     relations = [
         f"{display_name(x, lang)} " + t["rel"][kind].format(b=display_name(y, lang)) + t["stop"]
         for x, y in ((a, b), (b, a))
         for kind, targets in x.relations.items()
         if y.id in targets and kind != "alternative-to"
     ]
+    if not parts and not relations and (a.category == "concept") != (b.category == "concept"):
+        # A product beside a concept ("WSL" and "a VM") with nothing more specific: say which is which.
+        tech, concept = (a, b) if b.category == "concept" else (b, a)
+        ct = k.corpus.categories[tech.category].name[lang]
+        parts.append(t["concept_diff"].format(a=display_name(tech, lang), b=display_name(concept, lang), ca=ct, a_ca=a_or_an(ct)))
+    elif not parts and not relations:  # last resort, never an empty "Key difference:": what each one virtualizes
+        parts.append(_axis_diff(k, "virtualizes", a, b, lang))
     return " ".join([*parts, *relations[:1]][:3])
+
+
+def _axis_diff(k: Kit, axis: str, a: Note, b: Note, lang: str) -> str:
+    """The two notes' values on one axis, first clauses: "Shares the host kernel: Docker — Yes; KVM — No."."""
+    return k.phrases[lang]["axis_diff"].format(
+        axis=k.corpus.axes[axis][lang],
+        a=display_name(a, lang),
+        b=display_name(b, lang),
+        va=first_clause(a.axes[axis][lang]),
+        vb=first_clause(b.axes[axis][lang]),
+    )

@@ -21,7 +21,9 @@ from bot.compose.common import (
     category_phrase,
     display_name,
     errata_notes,
+    list_fragment,
     source_link,
+    unbullet,
 )
 from bot.question import Question
 from bot.retrieve import Hit
@@ -132,10 +134,11 @@ def mmr_sentences(
         # Only the main entity's: another note's mechanism answers a question about something else.
         mechanism = any(w in h.chunk.heading.lower() for w in ("工作原理", "how it works"))
         bonus = 0.5 if how and mechanism and h.chunk.entity in q.entities[:1] else 0.0
-        for s in split_sentences(h.chunk.text):
+        for raw in split_sentences(h.chunk.text):
             # Fragments, broken quotations, flattened lists and questions (a note's "Can I ...?" before
             # its answer) read badly alone.
-            if not 8 <= len(s) <= MAX_SENTENCE_CHARS or broken_quote(s) or s.count(" - ") >= 3 or is_question(s):
+            s = unbullet(raw)
+            if not 8 <= len(s) <= MAX_SENTENCE_CHARS or broken_quote(s) or list_fragment(raw) or is_question(s):
                 continue
             st = set(tokens(s))
             rel = 0.5 * (h.score / top) + 0.5 * (sum(idf(t) for t in qt & st) / q_weight) + bonus

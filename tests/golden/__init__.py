@@ -69,13 +69,23 @@ def hits_for(q: Question, k: int = 8) -> list[Hit]:
     return [Hit(c, 1.0 / (i + 1), {"hand": i + 1}) for i, c in enumerate(wanted)]
 
 
+def fetch(entity: str, section: str, lang: str, containing: tuple[str, ...] = ()) -> Chunk | None:
+    """The chain's lookup over the corpus's chunks: an entity's section (the chunk mentioning `containing`),
+    the article or an erratum."""
+    from bot.chain import _matches
+
+    pool = [c for c in chunks() if c.doc_id in ("article", "notes/article-errata")] if not entity else chunks()
+    return next(
+        (
+            c
+            for c in pool
+            if _matches(c, entity, section, lang) and (not containing or any(w in c.text.lower() for w in containing))
+        ),
+        None,
+    )
+
+
 def compose(q: Question) -> tuple[str, list]:
-    def fetch(entity: str, section: str, lang: str) -> Chunk | None:
-        from bot.chain import _matches
-
-        pool = [c for c in chunks() if c.doc_id in ("article", "notes/article-errata")] if not entity else chunks()
-        return next((c for c in pool if _matches(c, entity, section, lang)), None)
-
     return Composer(corpus()).compose(q, hits_for(q), fetch)
 
 
