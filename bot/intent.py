@@ -15,7 +15,7 @@ from bot.corpus import Corpus, Erratum
 from bot.errors import BadQuestion
 from bot.lexicon import Lexicon, load_lexicon
 from bot.question import Intent, ListKind, Question
-from bot.rules import NO_ERRATA_RULES, RULES, Facts
+from bot.rules import NO_ERRATA_RULES, RULES, SHORT_QUESTION, Facts
 from bot.text import (
     LATIN_RUN,
     STOP_TERMS,
@@ -183,7 +183,9 @@ class Interpreter:
             categories=tuple(cats),
             errata=tuple(errata),
             followup=followup,
-            on_topic=bool(ents or cats or self.has("domain", text) or self.on_topic(text)),
+            # A domain word is enough in a short question ("what is a sandbox?"); a long post needs the
+            # corpus's own evidence: "kernel" in a Jupyter report or "sandbox" in a PayPal one is not it.
+            on_topic=bool(ents or cats or (self.has("domain", text) and len(text) <= SHORT_QUESTION) or self.on_topic(text)),
             uncovered=uncovered,
             claim_overlap=claim_overlap,
             cue=lambda name: self.has(name, text),

@@ -12,6 +12,7 @@ import difflib
 import functools
 import heapq
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -24,6 +25,8 @@ from bot.store import Index
 from bot.text import LATIN_WORD, STOP_TERMS, AliasMatcher, Tokenizer, alias_fingerprint, detect_lang, has_han, word_pairs
 
 RRF_K = 60
+LATIN_PIECE = re.compile(r"[a-z0-9]+")  # the parts of "server-side", "node.js"
+LONG_POST_CHARS = 100  # length from which a text is a post, not a one-line question
 DENSE_CANDIDATES = 40
 BM25_CANDIDATES = 40
 NAMED_BOOST = 1.0 / (RRF_K + 1)  # as if an extra leg ranked the chunks of named entities first
@@ -147,14 +150,25 @@ class Retriever:
         shadow page table do?" are on topic; "Who won the NBA finals?", "风扇转速慢是什么原因" and "my
         component runs twice on every load" are not.
         """
-        content = [t for t in self.tokenizer.tokens(text) if len(t) > 1 and not t.startswith("ent:") and t not in COMMON_WORDS]
+        # Whole words only: jieba cuts a Latin word it does not know into dictionary pieces ("JavaScript"
+        # -> "javas", "cri", "pt"), and a piece that is a corpus term says nothing about the subject.
+        norm = text.lower()
+        words = {*LATIN_WORD.findall(norm), *LATIN_PIECE.findall(norm)}
+        content = [
+            t
+            for t in self.tokenizer.tokens(text)
+            if len(t) > 1 and not t.startswith("ent:") and t not in COMMON_WORDS and (has_han(t) or t in words)
+        ]
         if not content:
             return False
         known = [t for t in content if self.lexical.df.get(t, 0) > 0]
         if len(known) * 2 <= len(content):
             return False
         limit = max(2, int(DISTINCTIVE_SHARE * len(self.chunks)))
-        if any(self.lexical.df[t] <= limit and self._keyword(t) for t in known):
+        # One specific word settles a short question; a long post ("my notebook kernel keeps restarting
+        # whenever I load …") uses one by chance, so it needs two.
+        needed = 1 if len(text) < LONG_POST_CHARS else 2
+        if len({t for t in known if self.lexical.df[t] <= limit and self._keyword(t)}) >= needed:
             return True
         # Everyday English words the corpus writes together: "shadow page", "guest boot".
         return any(

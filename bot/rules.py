@@ -82,7 +82,7 @@ RULES: tuple[tuple[str, Callable[[Facts], bool], Intent], ...] = (
     ("injection", lambda f: f.cue("injection"), Intent.REFUSE),
     ("out-of-scope", lambda f: f.cue("out_of_scope"), Intent.REFUSE),
     ("small-talk", lambda f: f.names_nothing and not f.cue("domain") and f.cue("chat"), Intent.CHAT),
-    ("off-topic", lambda f: f.names_nothing and not f.cue("domain") and not f.on_topic, Intent.REFUSE),
+    ("off-topic", lambda f: f.names_nothing and not f.on_topic, Intent.REFUSE),
     # "Is Nutanix AHV a type 1 hypervisor?": a product no note covers, asked about with our concepts only,
     # is answered "not covered", never with another entity's card.
     ("not-covered", lambda f: f.uncovered and not f.techs and len(f.text) <= SHORT_QUESTION, Intent.EXPLAIN),

@@ -80,6 +80,18 @@ def test_aliases_stay_whole_tokens_and_map_to_entities():
         ("Why do I get a warning when I change a copy of my data frame?", False),
         ("Why does my guest boot so slowly?", True),
         ("What does a shadow page table do?", True),
+        # A Latin word jieba cuts into corpus terms ("JavaScript" -> "cri", "description" -> "des") is one
+        # unknown word, and a long post needs more than one specific word ("restarting") or a domain
+        # word ("kernel") that another field uses too.
+        ("The description of my JavaScript form throws an exception on submit, what is wrong?", False),
+        (
+            "My Jupyter notebook kernel keeps restarting whenever I load a large dataframe, and I lose every variable I had defined.",
+            False,
+        ),
+        (
+            "Our guests boot slowly on an old server and I wonder whether shadow page tables or missing nested paging support on that CPU are to blame.",
+            True,
+        ),
     ],
 )
 def test_a_question_that_names_nothing_is_on_topic_only_with_the_corpus_terms(real_bot, question, on_topic):
