@@ -125,6 +125,9 @@ def test_lexicon_files_are_valid_toml_with_the_same_keys():
         ("What devices does a Firecracker microVM provide?", "list"),
         # An "or" in a post's context is no request for a VirtualBox-vs-VT-x table.
         ("How do I enable VT-x for VirtualBox? I tried the BIOS or another setting, it does not help.", "compare"),
+        # What it can do with a VM ("是否可以分给多个虚拟机", "是不支持虚拟机") is not what it is.
+        ("一张网卡是否可以分给多个虚拟机用？", "classify"),
+        ("这个插件是不支持虚拟机吗？只能装在物理机上？", "classify"),
         # Asked indirectly, with an "or" in the next sentence: whether Podman runs in a VM, not a table.
         ("I'm trying to understand if Podman will run inside a Windows VM. Neither the docs or the forums say.", "compare"),
         ("I'm trying to understand if Podman will run inside a Windows VM. Neither the docs or the forums say.", "classify"),
