@@ -74,7 +74,10 @@ def _compares(f: Facts) -> bool:
     # reports a problem ("VirtualBox won't run because of Hyper-V", "why does Docker need Hyper-V on WSL 2?").
     plain = len(f.techs) >= 2 and not (f.cue("how") or f.cue("why") or f.cue("trouble"))
     # The weak cues ("or", "better", 关系) count in the clauses that ask: a post's context uses them too.
-    return f.strong_compare or (not yes_no and (f.asks("compare") or f.followup or plain))
+    # A follow-up compares with the last topic only when it asks nothing else: "why is it so slow in a VM?"
+    # after a QEMU question asks why, not for a QEMU-vs-hypervisor table.
+    followup = f.followup and not (f.cue("how") or f.cue("why") or f.cue("trouble"))
+    return f.strong_compare or (not yes_no and (f.asks("compare") or followup or plain))
 
 
 # The rules, in order: the first whose test holds decides the intent. tests/test_intent.py has a case for each.

@@ -190,3 +190,13 @@ def test_the_axes_asked_about_are_read_from_the_clauses_that_ask(question, axis,
 def test_an_indirect_question_is_a_yes_no_question():
     q = ask({"question": "Not sure whether LXD can host Windows guests. Nothing in the docs.", "history": []})
     assert q.yes_no
+
+
+@pytest.mark.parametrize("question", ["Why does it feel so slow inside a VM?", "它在虚拟机里为什么这么慢？"])
+def test_a_follow_up_that_asks_why_is_not_a_comparison_with_the_last_topic(question):
+    q = ask({"question": question, "history": ["What is QEMU?"]})
+    assert q.entities[0] == "qemu" and q.intent.value != "compare"
+
+
+def test_a_follow_up_naming_something_else_still_compares_with_the_last_topic():
+    assert ask({"question": "And Xen?", "history": ["KVM vs VirtualBox?"]}).intent.value == "compare"
