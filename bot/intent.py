@@ -312,7 +312,7 @@ class Interpreter:
         return norm
 
     def _claim_overlap(self, text: str, q_terms: set[str], e: Erratum) -> float:
-        """Share of the question's terms found in the erratum's claim; 0 when all it shares is one name.
+        """Share of the question's terms found in the erratum's claim; 0 when all it shares is names.
 
         "What is paravirtualization?" shares only the word "paravirtualization" with the claim "Xen is only
         paravirtualization" and does not touch it; "Is Xen paravirtualization?" names both sides of it.
@@ -321,8 +321,11 @@ class Interpreter:
         spans = self.entities.find_spans(text)
         named = {eid for _, _, eid in spans}
         if len(named & set(e.entities)) < 2:
+            # All it shares are names, even of two different things ("Docker 是虚拟机吗" and a claim about
+            # Docker and container virtualization): it names the claim's subject without restating it.
             norm = normalize(text)
-            if any(shared <= terms(norm[a:b]) for a, b, _ in spans) or not shared:
+            names = set().union(*(terms(norm[a:b]) for a, b, _ in spans))
+            if shared <= names:
                 return 0.0
         return len(q_terms & self._errata_terms[e.id]) / max(1, len(q_terms))
 

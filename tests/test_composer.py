@@ -192,3 +192,16 @@ def test_a_flattened_list_is_never_picked_as_a_sentence_and_a_bulleted_one_loses
     ]
     picked = [s for _, s in mmr_sentences(q, hits, 4, lambda t: t.lower().split(), lambda t: 1.0)]
     assert picked == ["KVM turns the Linux kernel into a hypervisor that runs guests with VT-x or AMD-V."]
+
+
+@pytest.mark.parametrize("question", ["Docker 是虚拟机吗？", "LXC 是不是虚拟机？"])
+def test_a_question_that_only_names_things_gets_no_correction_of_the_article(question):
+    """ "Docker 是虚拟机吗" shares only names with the article's claim about Docker and container
+    virtualization; it does not touch that claim, so no erratum box."""
+    q = ask({"question": question, "history": []})
+    assert q.intent == Intent.CLASSIFY and "⚠️" not in compose(q)[0]
+
+
+def test_a_question_that_restates_the_claim_still_gets_the_correction():
+    q = ask({"question": "Docker 和 K8s 都是容器虚拟化技术吗？", "history": []})
+    assert "⚠️" in compose(q)[0]
