@@ -129,6 +129,7 @@ class Interpreter:
             cats,
             errata,
             axes,
+            asked,
             followup=bool(carried),
             uncovered=bool(uncovered),
             claim_overlap=max(overlap.values(), default=0.0),
@@ -169,12 +170,12 @@ class Interpreter:
         cats: list[str],
         errata: list[Erratum],
         axes: tuple[str, ...],
+        asked: str,  # the clauses of `text` that ask (bot.text.asking_clauses)
         followup: bool,
         uncovered: bool = False,
         claim_overlap: float = 0.0,
     ) -> tuple[str, Intent, list[str]]:
         notes = self.corpus.notes
-        asked = asking_clauses(text)
         facts = Facts(
             text=text,
             entities=tuple(ents),

@@ -72,11 +72,12 @@ def _compares(f: Facts) -> bool:
     # A yes/no question about one thing ("那用它必须装 docker 吗") is not a request for a table.
     # Two technologies named with no comparison asked for: a table, unless the question asks how, why or
     # reports a problem ("VirtualBox won't run because of Hyper-V", "why does Docker need Hyper-V on WSL 2?").
-    plain = len(f.techs) >= 2 and not (f.cue("how") or f.cue("why") or f.cue("trouble"))
+    asks_more = f.cue("how") or f.cue("why") or f.cue("trouble")
+    plain = len(f.techs) >= 2 and not asks_more
     # The weak cues ("or", "better", 关系) count in the clauses that ask: a post's context uses them too.
     # A follow-up compares with the last topic only when it asks nothing else: "why is it so slow in a VM?"
     # after a QEMU question asks why, not for a QEMU-vs-hypervisor table.
-    followup = f.followup and not (f.cue("how") or f.cue("why") or f.cue("trouble"))
+    followup = f.followup and not asks_more
     return f.strong_compare or (not yes_no and (f.asks("compare") or followup or plain))
 
 
