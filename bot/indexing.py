@@ -93,7 +93,7 @@ def ingest(
         return IngestReport(0, 0, unchanged, 0, time.perf_counter() - start, record["active"])
 
     gen = f"{GENERATION_PREFIX}{time.time_ns()}"
-    store = vectorstore(client, gen, embeddings)
+    store = vectorstore(client, gen, embeddings, size=len(chunks))
     coll = chroma_collection(store)  # to add precomputed vectors
     # BM25 tokens are stored with each chunk so a server starts without re-segmenting the corpus.
     tokenizer = Tokenizer(corpus.alias_map())

@@ -42,9 +42,9 @@ def replay_bot(real_bot):
 def test_the_recorded_prompts_are_the_prompts_the_bot_sends_today(real_bot):
     """Fails when the prompt, the passages or retrieval change: record the replies again.
 
-    A fresh index may rank a few near-tied dense neighbours differently from the index the prompts were
-    dumped from (Chroma's HNSW search is approximate), which changes a passage in a prompt or two; more
-    than 2% stale means the prompts really changed."""
+    The dense search is exact (bot/store.py), so a fresh index ranks passages as the one the prompts were
+    dumped from did; the 2% allows for two passages whose similarities tie to float precision and swap.
+    (While the search was approximate, 8 of 384 prompts changed on one clean build.)"""
     rows = _recorded()
     assert len(rows) >= 300
     capture = _Capture()

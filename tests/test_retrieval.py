@@ -104,3 +104,28 @@ def test_a_company_named_in_chinese_finds_the_notes_that_use_its_latin_name(real
     assert "apple" in real_bot.retriever.tokenizer.query_tokens("苹果电脑能装 Windows 虚拟机吗")
     hits = real_bot.retriever.search("苹果M1芯片能否运行Windows虚拟机?", 5)
     assert "parallels-desktop" in [h.chunk.entity for h in hits]
+
+
+def test_the_dense_search_ranks_passages_in_exact_similarity_order(real_bot):
+    """HNSW is approximate: at Chroma's default search width, a question's passages depended on the build.
+
+    The order is compared by similarity, not by id, so two passages exactly as similar may swap."""
+    import numpy as np
+
+    from bot.retrieve import DENSE_CANDIDATES
+    from bot.store import chroma_collection
+    from evals.scoring import load_dataset
+
+    stored = chroma_collection(real_bot.retriever.index.store).get(include=["embeddings"])
+    vectors = np.asarray(stored["embeddings"], dtype=np.float64)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    row = {chunk_id: i for i, chunk_id in enumerate(stored["ids"])}
+    datasets = sorted((Path(__file__).resolve().parent.parent / "evals" / "datasets").glob("*.jsonl"))
+    questions = [c.question for p in datasets for c in load_dataset(p)][::3]
+    assert len(questions) >= 100
+    for question in questions:
+        query = np.asarray(real_bot.retriever.embeddings.embed_query(question), dtype=np.float64)
+        similarity = vectors @ (query / np.linalg.norm(query))
+        found = real_bot.retriever.index.store.similarity_search_by_vector(query.tolist(), k=DENSE_CANDIDATES)
+        exact = np.sort(similarity)[::-1][:DENSE_CANDIDATES]
+        assert np.allclose([similarity[row[d.id]] for d in found], exact, atol=1e-6), question
