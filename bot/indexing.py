@@ -97,7 +97,10 @@ def ingest(
     coll = chroma_collection(store)  # to add precomputed vectors
     # BM25 tokens are stored with each chunk so a server starts without re-segmenting the corpus.
     tokenizer = Tokenizer(corpus.alias_map())
-    meta = {c.chunk_id: {**c.metadata(), "bm25": "\t".join(tokenizer.tokens(c.embed_text()))} for c in chunks}
+    # "seq" is the chunk's place in the corpus, so readers get a long section's chunks in reading order.
+    meta = {
+        c.chunk_id: {**c.metadata(), "bm25": "\t".join(tokenizer.tokens(c.embed_text())), "seq": n} for n, c in enumerate(chunks)
+    }
     keep = [c for c in chunks if c.chunk_id in old]
     for i in range(0, len(keep), 256):
         ids = [c.chunk_id for c in keep[i : i + 256]]

@@ -36,8 +36,8 @@ LEASE_PREFIX = "bot_reader-"
 # renew theirs every few minutes while they run.
 LEASE_TTL_S = 3600
 # Bump when chunk metadata or the collection's settings change; older indexes then need --rebuild.
-# 2: the dense search is exhaustive (EXACT_SEARCH_EF below).
-FORMAT_VERSION = 2
+# 2: the dense search is exhaustive (EXACT_SEARCH_EF below). 3: chunks carry their corpus order ("seq").
+FORMAT_VERSION = 3
 # HNSW search is approximate. With Chroma's default ef_search (100), the dense top 40 of 77 of 427 eval
 # questions differed from exact cosine order, and differed from one fresh build to the next, so the same
 # question could get different passages on two machines. An ef_search of at least the collection's size
@@ -229,7 +229,8 @@ def load_index(
         raise IndexCorruptError(str(exc)) from exc
     tokens = None
     if chunks is None:
-        rows = sorted(zip(ids, metas, strict=True), key=lambda r: r[0])
+        # In corpus order: a lookup of a section split over several chunks then finds its opening first.
+        rows = sorted(zip(ids, metas, strict=True), key=lambda r: (int(r[1].get("seq", 0)), r[0]))
         chunks = [chunk_from(i, m) for i, m in rows]
         tokens = [m["bm25"].split("\t") if m.get("bm25") else None for _, m in rows]
     return Index(vectorstore(client, record["active"], embeddings), chunks, record, tokens, client)

@@ -129,3 +129,11 @@ def test_the_dense_search_ranks_passages_in_exact_similarity_order(real_bot):
         found = real_bot.retriever.index.store.similarity_search_by_vector(query.tolist(), k=DENSE_CANDIDATES)
         exact = np.sort(similarity)[::-1][:DENSE_CANDIDATES]
         assert np.allclose([similarity[row[d.id]] for d in found], exact, atol=1e-6), question
+
+
+def test_a_long_sections_chunks_are_read_back_in_reading_order(real_bot):
+    """A lookup takes a section's first chunk; read back in id order, that was often a middle piece."""
+    from bot.chunking import chunk_corpus
+
+    written = [c.chunk_id for c in chunk_corpus(real_bot.corpus)]
+    assert [c.chunk_id for c in real_bot.retriever.chunks] == written
