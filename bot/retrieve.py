@@ -22,7 +22,17 @@ from langchain_core.embeddings import Embeddings
 from bot.chunking import Chunk
 from bot.errors import StoreUnavailableError
 from bot.store import Index
-from bot.text import LATIN_WORD, STOP_TERMS, AliasMatcher, Tokenizer, alias_fingerprint, detect_lang, has_han, word_pairs
+from bot.text import (
+    LATIN_WORD,
+    STOP_TERMS,
+    AliasMatcher,
+    Tokenizer,
+    alias_fingerprint,
+    detect_lang,
+    has_han,
+    normalize,
+    word_pairs,
+)
 
 RRF_K = 60
 LATIN_PIECE = re.compile(r"[a-z0-9]+")  # the parts of "server-side", "node.js"
@@ -152,7 +162,7 @@ class Retriever:
         """
         # Whole words only: jieba cuts a Latin word it does not know into dictionary pieces ("JavaScript"
         # -> "javas", "cri", "pt"), and a piece that is a corpus term says nothing about the subject.
-        norm = text.lower()
+        norm = normalize(text)  # as the tokenizer sees it: full-width letters folded, lower case
         words = {*LATIN_WORD.findall(norm), *LATIN_PIECE.findall(norm)}
         content = [
             t
@@ -173,7 +183,7 @@ class Retriever:
         # Everyday English words the corpus writes together: "shadow page", "guest boot".
         return any(
             a not in COMMON_WORDS and b not in COMMON_WORDS and not {a, b} & STOP_TERMS
-            for a, b in word_pairs(text) & self.lexical.pairs
+            for a, b in word_pairs(norm) & self.lexical.pairs
         )
 
     def _keyword(self, token: str) -> bool:

@@ -80,6 +80,8 @@ def test_aliases_stay_whole_tokens_and_map_to_entities():
         ("Why do I get a warning when I change a copy of my data frame?", False),
         ("Why does my guest boot so slowly?", True),
         ("What does a shadow page table do?", True),
+        # Typed with full-width letters, as a Chinese input method can: the same words, the same answer.
+        ("What does a ｓｈａｄｏｗ ｐａｇｅ ｔａｂｌｅ do?", True),
         # A Latin word jieba cuts into corpus terms ("JavaScript" -> "cri", "description" -> "des") is one
         # unknown word, and a long post needs more than one specific word ("restarting") or a domain
         # word ("kernel") that another field uses too.
