@@ -100,9 +100,13 @@ RULES: tuple[tuple[str, Callable[[Facts], bool], Intent], ...] = (
     ("correct", lambda f: f.questions_a_claim and (f.cue("correct_source") or f.cue("correct_check")), Intent.CORRECT),
     ("list", lambda f: f.listing, Intent.LIST),
     ("compare", _compares, Intent.COMPARE),
+    # A category named in a question that asks what a thing needs or does is not a classification:
+    # "Does the WSL 2 lightweight VM require the Hyper-V role?" (the `action` cue).
     (
         "classify",
-        lambda f: bool(f.techs) and bool(f.asks("classify") or (f.categories and not f.cue("list_other"))),
+        lambda f: (
+            bool(f.techs) and bool(f.asks("classify") or (f.categories and not f.cue("list_other") and not f.asks("action")))
+        ),
         Intent.CLASSIFY,
     ),
     # "wsl2 - vm or container?": one technology and a choice between kinds of thing asks which kind it is.

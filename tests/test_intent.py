@@ -128,6 +128,9 @@ def test_lexicon_files_are_valid_toml_with_the_same_keys():
         # What it can do with a VM ("是否可以分给多个虚拟机", "是不支持虚拟机") is not what it is.
         ("一张网卡是否可以分给多个虚拟机用？", "classify"),
         ("这个插件是不支持虚拟机吗？只能装在物理机上？", "classify"),
+        # A class's name ("lightweight VM", "轻量虚拟机") in a question about what the thing requires.
+        ('About this "lightweight VM"\nDoes this "lightweight VM" require the Hyper-V role, SLAT, Intel VT-x?', "classify"),
+        ("WSL2 的轻量虚拟机需要开启 Hyper-V 吗？", "classify"),
         # Asked indirectly, with an "or" in the next sentence: whether Podman runs in a VM, not a table.
         ("I'm trying to understand if Podman will run inside a Windows VM. Neither the docs or the forums say.", "compare"),
         ("I'm trying to understand if Podman will run inside a Windows VM. Neither the docs or the forums say.", "classify"),
@@ -146,6 +149,8 @@ def test_a_question_is_not_read_as_another_kind(question, not_intent):
         "Is it true that Docker is a virtual machine?",
         "我在用 Windows 11，WSL 2 算是虚拟机吗？",
         "Is KVM a type 1 or a type 2 hypervisor? I read that type 2 ones run on an OS, like VMware Workstation.",
+        "KVM type 1 hypervisor?",
+        "WSL 2 轻量虚拟机？",
     ],
 )
 def test_a_choice_or_a_check_still_gets_its_answer_kind(question):
