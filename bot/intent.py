@@ -152,6 +152,7 @@ class Interpreter:
             list_kind=list_kind,
             yes_no=self.has("yes_no", text),
             either_or=self.has("either_or", text),
+            same=self.has("same", asked),
             how=self.has("how", text),
             why=self.has("why", text),
             trouble=self.has("trouble", text),

@@ -51,6 +51,7 @@ class Question:
     list_kind: ListKind = ListKind.NONE
     yes_no: bool = False  # "KVM 是一型吗", "Is Hyper-V type 2?": the answer opens with yes or no
     either_or: bool = False  # "type 1 or type 2?": the answer names the one that holds
+    same: bool = False  # "X 和 Y 是一回事吗", "Is X the same as Y?": a comparison then opens with no
     how: bool = False  # "how does it work": the mechanism section answers
     why: bool = False  # "why is it fast": the reason answers
     trouble: bool = False  # a problem report ("报错", "fails to start"): not covered as troubleshooting

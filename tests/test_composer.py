@@ -205,3 +205,35 @@ def test_a_question_that_only_names_things_gets_no_correction_of_the_article(que
 def test_a_question_that_restates_the_claim_still_gets_the_correction():
     q = ask({"question": "Docker 和 K8s 都是容器虚拟化技术吗？", "history": []})
     assert "⚠️" in compose(q)[0]
+
+
+@pytest.mark.parametrize(
+    ("question", "opening"),
+    [
+        ("Is KVM the same thing as QEMU?", "No, KVM and QEMU are not the same thing."),
+        ("KVM 和 QEMU 是一回事吗？", "不是，KVM 和 QEMU 不是一回事。"),
+    ],
+)
+def test_asked_whether_two_things_are_one_the_comparison_opens_with_no(question, opening):
+    assert compose(ask({"question": question, "history": []}))[0].startswith(opening)
+
+
+def test_two_things_at_the_same_time_is_not_asking_whether_they_are_the_same():
+    text = compose(ask({"question": "Can I run WSL2 and VirtualBox at the same time?", "history": []}))[0]
+    assert "not the same" not in text
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "lang", "named"),
+    [
+        # "VM" is inside "JVM" and "虚拟机" inside "Java 虚拟机": neither stands for the hypervisor in the JVM note.
+        ("jvm", "hypervisor", "en", ("kvm", "hyper-v", "vmware", "hypervisor", "system virtual machine")),
+        ("jvm", "hypervisor", "zh", ("kvm", "hyper-v", "vmware", "系统虚拟机", "虚拟机监控")),
+        ("xen", "hyper-v", "en", ("hyper-v",)),
+    ],
+)
+def test_the_key_difference_opens_with_a_sentence_that_names_the_other(a, b, lang, named):
+    kit = Composer(corpus()).kit
+    notes = corpus().notes
+    first = key_difference(kit, notes[a], notes[b], lang, Citations([], fetch)).split(" [", 1)[0].lower()
+    assert any(n in first for n in named), first

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from bot.answer import Citation
@@ -53,16 +54,16 @@ class Citations:
         c = self.find(entity, section, lang)
         return (c, self.add(c)) if c else None
 
-    def sentence_mentioning(self, entity: str, section: str, lang: str, other: Note) -> str:
-        """The first sentence of the entity's section that names `other`, cited; "" when none does."""
-        names = tuple(nm for nm in (other.name.lower(), *(a.lower() for a in other.aliases)) if nm)
-        c = self.find(entity, section, lang)
-        if c is not None and not any(nm in c.text.lower() for nm in names):
-            c = self.fetch(entity, section, lang, names)  # the section's other chunks
+    def sentence_mentioning(self, this: Note, section: str, lang: str, other: Note) -> str:
+        """The first sentence of `this` note's section that names `other`, cited; "" when none does."""
+        names = _names_in(other, this)
+        c = self.find(this.id, section, lang)
+        if c is not None and not _mentions(c.text, names):
+            c = self.fetch(this.id, section, lang, names)  # the section's other chunks
         if not c:
             return ""
         for s in split_sentences(c.text):
-            if any(nm in s.lower() for nm in names):
+            if _mentions(s, names):
                 return f"{s} [{self.add(c)}]"
         return ""
 
@@ -80,3 +81,17 @@ class Citations:
                 return self.add(h.chunk)
         c = self.fetch("", f"erratum:{title}", "")
         return self.add(c) if c else None
+
+
+def _names_in(other: Note, this: Note) -> tuple[str, ...]:
+    """The names `other` is recognised by in `this` note's text: its name and aliases, less those inside one
+    of `this` note's own names ("VM" in "JVM", "虚拟机" in "Java 虚拟机"), which would find `this` itself."""
+    own = [n.lower() for n in (this.name, *this.aliases)]
+    names = dict.fromkeys(n.lower() for n in (other.name, *other.aliases) if n)
+    return tuple(n for n in names if not any(n in o for o in own))
+
+
+def _mentions(text: str, names: tuple[str, ...]) -> bool:
+    """Whether `text` names one of `names`; a Latin name only as a whole word ("kvm", not the "vm" of "jvm")."""
+    low = text.lower()
+    return any(re.search(rf"(?<![a-z0-9]){re.escape(n)}(?![a-z0-9])", low) if n.isascii() else n in low for n in names)

@@ -16,6 +16,8 @@ def compare(k: Kit, q: Question, cites: Citations) -> str:
     diff = key_difference(k, notes[0], notes[1], q.lang, cites)
     focus = axis_lines(k, q, notes)
     out = [f"**{t['key_diff']}**{t['colon']}{diff}", *focus, "", *rows]
+    if q.same and q.yes_no:  # "Is Docker Desktop the same as Docker Engine?" is answered no before the difference
+        out.insert(0, t["not_same"].format(a=display_name(notes[0], q.lang), b=display_name(notes[1], q.lang)))
     out += errata_notes(k, q, [n.id for n in notes], cites)
     return "\n".join(out).strip()
 
@@ -62,7 +64,7 @@ def key_difference(k: Kit, a: Note, b: Note, lang: str, cites: Citations) -> str
     ca, cb = (k.corpus.categories[n.category].name[lang] for n in (a, b))
     parts = []
     for x, y in ((a, b), (b, a)):
-        found = cites.sentence_mentioning(x.id, "compare", lang, y)
+        found = cites.sentence_mentioning(x, "compare", lang, y)
         if found:
             parts.append(found)
             break
