@@ -23,7 +23,7 @@ from bot.lexicon import Lexicon, load_lexicon
 from bot.qa_match import QaMatch
 from bot.question import Intent, Question
 from bot.retrieve import Hit
-from bot.text import terms
+from bot.text import AliasMatcher, terms
 
 
 class Composer:
@@ -46,6 +46,7 @@ class Composer:
             inverts=lex.cue("inverts"),
             idf=idf or (lambda t: 1.0),
             tokens=tokens or (lambda text: sorted(terms(text))),
+            named=AliasMatcher(corpus.alias_map()).find,
         )
 
     def compose(

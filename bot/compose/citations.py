@@ -54,16 +54,27 @@ class Citations:
         c = self.find(entity, section, lang)
         return (c, self.add(c)) if c else None
 
-    def sentence_mentioning(self, this: Note, section: str, lang: str, other: Note) -> str:
-        """The first sentence of `this` note's section that names `other`, cited; "" when none does."""
+    def sentence_mentioning(self, this: Note, section: str, lang: str, other: Note, named: Callable[[str], list[str]]) -> str:
+        """The first sentence of `this` note's section that names `other`, cited; "" when none does.
+
+        A sentence names `other` when the entity matcher (`named`, longest alias first) finds it there by
+        a name that is not part of `this` note's own names: "process virtual machines" is not the
+        hypervisor's "virtual machines", and in the JVM's note "VM" ("Java VM", "bytecode VM") is the JVM."""
         names = _names_in(other, this)
+
+        def mentions(s: str) -> bool:
+            low = s.lower()
+            return other.id in named(s) and any(
+                re.search(rf"(?<![a-z0-9]){re.escape(n)}(?![a-z0-9])", low) if n.isascii() else n in low for n in names
+            )
+
         c = self.find(this.id, section, lang)
-        if c is not None and not _mentions(c.text, names):
+        if c is not None and not any(mentions(s) for s in split_sentences(c.text)):
             c = self.fetch(this.id, section, lang, names)  # the section's other chunks
         if not c:
             return ""
         for s in split_sentences(c.text):
-            if _mentions(s, names):
+            if mentions(s):
                 return f"{s} [{self.add(c)}]"
         return ""
 
@@ -84,14 +95,8 @@ class Citations:
 
 
 def _names_in(other: Note, this: Note) -> tuple[str, ...]:
-    """The names `other` is recognised by in `this` note's text: its name and aliases, less those inside one
-    of `this` note's own names ("VM" in "JVM", "虚拟机" in "Java 虚拟机"), which would find `this` itself."""
+    """The names to look for `other` by in `this` note's chunks: its name and aliases, less those inside one
+    of `this` note's own names ("VM" in "JVM", "虚拟机" in "Java 虚拟机"), which would find every chunk."""
     own = [n.lower() for n in (this.name, *this.aliases)]
     names = dict.fromkeys(n.lower() for n in (other.name, *other.aliases) if n)
     return tuple(n for n in names if not any(n in o for o in own))
-
-
-def _mentions(text: str, names: tuple[str, ...]) -> bool:
-    """Whether `text` names one of `names`; a Latin name only as a whole word ("kvm", not the "vm" of "jvm")."""
-    low = text.lower()
-    return any(re.search(rf"(?<![a-z0-9]){re.escape(n)}(?![a-z0-9])", low) if n.isascii() else n in low for n in names)

@@ -46,6 +46,9 @@ class Kit:
     # word the question shares ("Azure", "Dom0") outweighs common ones.
     idf: Callable[[str], float]
     tokens: Callable[[str], list[str]]
+    # The entities a text names, read as the question is (longest alias first: "process virtual machines"
+    # names the process VM, not the hypervisor whose alias "virtual machines" it contains).
+    named: Callable[[str], list[str]]
 
 
 def axis_lines(k: Kit, q: Question, notes: list[Note]) -> list[str]:

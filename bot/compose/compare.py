@@ -64,7 +64,7 @@ def key_difference(k: Kit, a: Note, b: Note, lang: str, cites: Citations) -> str
     ca, cb = (k.corpus.categories[n.category].name[lang] for n in (a, b))
     parts = []
     for x, y in ((a, b), (b, a)):
-        found = cites.sentence_mentioning(x, "compare", lang, y)
+        found = cites.sentence_mentioning(x, "compare", lang, y, k.named)
         if found:
             parts.append(found)
             break
