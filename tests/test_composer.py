@@ -103,6 +103,21 @@ def test_an_answer_does_not_open_with_a_sentence_that_leans_on_an_unseen_one():
 
 
 @pytest.mark.parametrize(
+    "leaning",
+    [
+        "Nor is VT-x what adds the VMX root and non-root modes and the VMCS to the CPU.",
+        "Likewise VT-x adds to the CPU the VMX root and non-root modes and the VMCS.",
+        "还有人以为 VT-x 给 CPU 加上了 VMX root 和 non-root 模式以及 VMCS。",
+    ],
+)
+def test_a_sentence_that_continues_another_never_opens(leaning):
+    from bot.lexicon import load_lexicon
+
+    assert load_lexicon().cue("anaphor").search(leaning)
+    assert not load_lexicon().cue("anaphor").search("VT-x adds to the CPU the VMX root and non-root modes.")
+
+
+@pytest.mark.parametrize(
     ("question", "opening"),
     [
         ("What does VT-x add to the CPU?", "VT-x gives"),  # not about the article: the fact opens
