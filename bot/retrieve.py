@@ -49,12 +49,14 @@ ARTICLE_WEIGHT = 0.85
 KEYNESS = 1000
 NEAR_WORD = 0.8  # difflib ratio for a typo of a corpus word: "ununtu"~"ubuntu" (0.83), "type1"~"type-1" (0.91)
 DISTINCTIVE_SHARE = 0.10  # a term in at most 10% of chunks is specific to the subject ("dom0", "popek")
+URL = re.compile(r"https?://\S+|www\.\S+")
 # Everyday English words that say nothing about a question's topic (Chinese ones are dropped by the tokenizer).
 COMMON_WORDS = set(
     "have has had should would could can will shall may might must take make made get got give do did does done "
     "go going want need like know tell me my mine you your yours we our they their them he she his her i "
     "there here about into onto out up down over under again very really just also only some any all every "
-    "last next first good best better bad new old one two who whom whose where when why which please thanks".split()
+    "last next first good best better bad new old one two who whom whose where when why which please thanks "
+    "other others another same such many much more most".split()
 )
 
 
@@ -160,6 +162,8 @@ class Retriever:
         shadow page table do?" are on topic; "Who won the NBA finals?", "风扇转速慢是什么原因" and "my
         component runs twice on every load" are not.
         """
+        # A link's host and path ("developer.mozilla.org/.../Container_queries") are not the asker's words.
+        text = URL.sub(" ", text)
         # Whole words only: jieba cuts a Latin word it does not know into dictionary pieces ("JavaScript"
         # -> "javas", "cri", "pt"), and a piece that is a corpus term says nothing about the subject.
         norm = normalize(text)  # as the tokenizer sees it: full-width letters folded, lower case

@@ -80,6 +80,12 @@ def test_aliases_stay_whole_tokens_and_map_to_entities():
         ("Why do I get a warning when I change a copy of my data frame?", False),
         ("Why does my guest boot so slowly?", True),
         ("What does a shadow page table do?", True),
+        # A link's host and path are not the asker's words, and "other programs" is everyday English.
+        (
+            "Can you add support for this feature? It does not seem to work, see https://developer.mozilla.org/en-US/docs/Web/API/Window",
+            False,
+        ),
+        ("My webcam shows a black picture in one app but works in other programs, any idea why?", False),
         # Typed with full-width letters, as a Chinese input method can: the same words, the same answer.
         ("What does a ｓｈａｄｏｗ ｐａｇｅ ｔａｂｌｅ do?", True),
         # A Latin word jieba cuts into corpus terms ("JavaScript" -> "cri", "description" -> "des") is one
