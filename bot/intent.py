@@ -15,7 +15,7 @@ from bot.corpus import Corpus, Erratum
 from bot.errors import BadQuestion
 from bot.lexicon import Lexicon, load_lexicon
 from bot.question import Intent, ListKind, Question
-from bot.rules import NO_ERRATA_RULES, RULES, SHORT_QUESTION, Facts
+from bot.rules import EVERYDAY_WORD_SHARE, LONG_POST, NO_ERRATA_RULES, RULES, SHORT_QUESTION, Facts
 from bot.text import (
     LATIN_RUN,
     STOP_TERMS,
@@ -24,6 +24,7 @@ from bot.text import (
     camel_parts,
     clean,
     detect_lang,
+    english_share,
     has_han,
     normalize,
     terms,
@@ -88,6 +89,8 @@ class Interpreter:
             notices.append(f"question truncated to {self.max_chars} characters")
         history = history or []
         ents = self._entities(text)
+        if len(text) >= LONG_POST:
+            ents = self._without_everyday_names(text, ents)
         standalone = intent_text = text
         prior = self._history_entities(history)
         carried: list[str] = []
@@ -244,6 +247,24 @@ class Interpreter:
             if close:
                 found.append((m.start(), self._latin_aliases[close[0]]))
         return list(dict.fromkeys(e for _, e in sorted(found)))
+
+    def _without_everyday_names(self, text: str, ents: list[str]) -> list[str]:
+        """In a long post, an entity named only by an everyday English word ("container queries" in a CSS
+        post, "at a glance", "the wine list") is the post's vocabulary, not its subject, unless the post is
+        otherwise about the corpus: it names something by a real name, or its words are on topic. A
+        capitalised "Wine" is the product's name."""
+        cased = re.sub(r"\s+", " ", clean(text)).strip()  # `normalize` without lower-casing: the same offsets
+        norm = cased.lower()
+        spans = self.entities.find_spans(norm) if len(norm) == len(cased) else []
+
+        def everyday(a: int, b: int) -> bool:
+            word = norm[a:b]
+            return bool(re.fullmatch(r"[a-z]+", word)) and not cased[a].isupper() and english_share(word) >= EVERYDAY_WORD_SHARE
+
+        weak = {e for e in ents if any(x == e for _, _, x in spans) and all(everyday(a, b) for a, b, x in spans if x == e)}
+        if not weak or len(weak) < len(ents) or self.on_topic(text):
+            return ents
+        return []
 
     def _unknown_names(self, text: str) -> list[str]:
         """Product-like names no note mentions ("Nutanix AHV", "bhyve 和 KVM"): Latin words in a Chinese

@@ -21,6 +21,7 @@ from langchain_core.embeddings import Embeddings
 
 from bot.chunking import Chunk
 from bot.errors import StoreUnavailableError
+from bot.rules import LONG_POST
 from bot.store import Index
 from bot.text import (
     LATIN_WORD,
@@ -36,7 +37,7 @@ from bot.text import (
 
 RRF_K = 60
 LATIN_PIECE = re.compile(r"[a-z0-9]+")  # the parts of "server-side", "node.js"
-LONG_POST_CHARS = 100  # length from which a text is a post, not a one-line question
+LONG_POST_CHARS = LONG_POST  # length from which a text is a post, not a one-line question
 DENSE_CANDIDATES = 40
 BM25_CANDIDATES = 40
 NAMED_BOOST = 1.0 / (RRF_K + 1)  # as if an extra leg ranked the chunks of named entities first

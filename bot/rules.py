@@ -15,6 +15,11 @@ from bot.question import Intent
 # A question short enough to be about the name it carries ("Is Nutanix AHV a type 1 hypervisor?"); in a
 # long pasted report an unknown capitalised word ("Appendix", "LTS") says nothing about coverage.
 SHORT_QUESTION = 80
+# A text this long is a post, not a one-line question.
+LONG_POST = 100
+# An alias that general English uses at least this often ("container", "wine", "glance", "rocket") is an
+# everyday word; "hyper-v" (4.7e-6), "vt-x" and "vm" fall below it.
+EVERYDAY_WORD_SHARE = 5e-6
 # Share of a question's terms found in an erratum's claim for the question to restate that claim.
 CLAIM_OVERLAP = 0.4
 

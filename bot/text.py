@@ -66,6 +66,11 @@ def word_pairs(text: str) -> set[tuple[str, str]]:
     }
 
 
+def english_share(word: str) -> float:
+    """A Latin word's frequency in general English (0 for a word English does not use: "dom0", "kvm")."""
+    return _english_share(word.lower())
+
+
 @functools.cache
 def _english_share(word: str) -> float:
     """A Latin word's frequency in general English, from wordfreq's word lists (shipped in the package)."""

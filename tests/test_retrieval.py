@@ -145,3 +145,32 @@ def test_a_long_sections_chunks_are_read_back_in_reading_order(real_bot):
 
     written = [c.chunk_id for c in chunk_corpus(real_bot.corpus)]
     assert [c.chunk_id for c in real_bot.retriever.chunks] == written
+
+
+@pytest.mark.parametrize(
+    ("question", "refused"),
+    [
+        # An everyday word that is also an alias ("container", "glance", "wine") does not make a long post
+        # about something else a question about the corpus.
+        (
+            "My CSS container query does not fire: the card should turn green when its container is wider than 400px, what am I missing?",
+            True,
+        ),
+        (
+            "At a glance the dashboard looks fine, but the chart legend overlaps the labels on small screens, how can I fix that?",
+            True,
+        ),
+        # ... while a short question, a capitalised name or other corpus words keep it on topic.
+        ("What is a container?", False),
+        (
+            "Is this like Wine? I read the whole page twice and still could not understand what the difference is supposed to be.",
+            False,
+        ),
+        (
+            "My app runs in a container and the memory limit is ignored; is the cgroup limit set by the runtime or by the kernel?",
+            False,
+        ),
+    ],
+)
+def test_an_everyday_word_alone_does_not_bring_a_long_post_into_scope(real_bot, question, refused):
+    assert real_bot.ask(question).refused is refused
