@@ -83,7 +83,9 @@ def _compares(f: Facts) -> bool:
     # A follow-up compares with the last topic only when it asks nothing else: "why is it so slow in a VM?"
     # after a QEMU question asks why, not for a QEMU-vs-hypervisor table.
     followup = f.followup and not asks_more
-    return f.strong_compare or (not yes_no and (f.asks("compare") or followup or plain))
+    # A problem report's "和" ("检测软件和模拟器仍然提示 VT-X 没有打开") joins the things that fail, it asks for no table.
+    weak = f.asks("compare") and not f.cue("trouble")
+    return f.strong_compare or (not yes_no and (weak or followup or plain))
 
 
 # The rules, in order: the first whose test holds decides the intent. tests/test_intent.py has a case for each.
@@ -106,18 +108,21 @@ RULES: tuple[tuple[str, Callable[[Facts], bool], Intent], ...] = (
     ("list", lambda f: f.listing, Intent.LIST),
     ("compare", _compares, Intent.COMPARE),
     # A category named in a question that asks what a thing needs or does is not a classification:
-    # "Does the WSL 2 lightweight VM require the Hyper-V role?" (the `action` cue).
+    # "Does the WSL 2 lightweight VM require the Hyper-V role?" (the `action` cue), nor in a problem report
+    # ("模拟器仍然提示 VT-x 没有打开").
     (
         "classify",
         lambda f: (
-            bool(f.techs) and bool(f.asks("classify") or (f.categories and not f.cue("list_other") and not f.asks("action")))
+            bool(f.techs)
+            and bool(f.asks("classify") or (f.categories and not (f.cue("list_other") or f.asks("action") or f.cue("trouble"))))
         ),
         Intent.CLASSIFY,
     ),
-    # "wsl2 - vm or container?": one technology and a choice between kinds of thing asks which kind it is.
+    # "wsl2 - vm or container?": one technology and a choice between kinds of thing asks which kind it is
+    # (not in a problem report: in "模拟器还是提示没有打开 VT-x", 还是 means "still").
     (
         "classify-either-or",
-        lambda f: len(f.techs) == 1 and f.concepts_named and f.asks("either_or") and not f.cue("choose"),
+        lambda f: len(f.techs) == 1 and f.concepts_named and f.asks("either_or") and not (f.cue("choose") or f.cue("trouble")),
         Intent.CLASSIFY,
     ),
     # "is paravirtualization a kind of hardware-assisted ...?"

@@ -131,6 +131,11 @@ def test_lexicon_files_are_valid_toml_with_the_same_keys():
         # A class's name ("lightweight VM", "轻量虚拟机") in a question about what the thing requires.
         ('About this "lightweight VM"\nDoes this "lightweight VM" require the Hyper-V role, SLAT, Intel VT-x?', "classify"),
         ("WSL2 的轻量虚拟机需要开启 Hyper-V 吗？", "classify"),
+        # Cleaning turns "，" into ","; a pattern that stops at "，" must stop at "," too. "还是" is an "or".
+        ("进程看到的 CPU 数是宿主的，还是相对于容器限制的数量呢？", "classify"),
+        # In a problem report "和" joins the things that fail; it asks for no table.
+        ("BIOS 里已经开了，可是 VMware Workstation 和安卓模拟器仍然提示 VT-x 没有打开", "compare"),
+        ("BIOS 里已经开了，安卓模拟器还是提示 VT-x 没有打开", "classify"),
         # Asked indirectly, with an "or" in the next sentence: whether Podman runs in a VM, not a table.
         ("I'm trying to understand if Podman will run inside a Windows VM. Neither the docs or the forums say.", "compare"),
         ("I'm trying to understand if Podman will run inside a Windows VM. Neither the docs or the forums say.", "classify"),
@@ -205,3 +210,9 @@ def test_a_follow_up_that_asks_why_is_not_a_comparison_with_the_last_topic(quest
 
 def test_a_follow_up_naming_something_else_still_compares_with_the_last_topic():
     assert ask({"question": "And Xen?", "history": ["KVM vs VirtualBox?"]}).intent.value == "compare"
+
+
+@pytest.mark.parametrize("question", ["虚拟机运行变得十分缓慢，开机要好几分钟，如何解决？", "装好以后 VirtualBox 一直提示没有开启 VT-x"])
+def test_a_slow_or_still_failing_setup_is_read_as_a_problem_report(question):
+    q = ask({"question": question, "history": []})
+    assert q.trouble
