@@ -157,6 +157,7 @@ class Interpreter:
             either_or=self.has("either_or", text),
             same=self.has("same", asked),
             how=self.has("how", text),
+            howto=self.has("howto", text),
             why=self.has("why", text),
             trouble=self.has("trouble", text),
             what=self.has("what", text) or self.has("overview", text),

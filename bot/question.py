@@ -53,6 +53,7 @@ class Question:
     either_or: bool = False  # "type 1 or type 2?": the answer names the one that holds
     same: bool = False  # "X 和 Y 是一回事吗", "Is X the same as Y?": a comparison then opens with no
     how: bool = False  # "how does it work": the mechanism section answers
+    howto: bool = False  # "how do I turn it on": the steps (the practice section) answer, not the mechanism
     why: bool = False  # "why is it fast": the reason answers
     trouble: bool = False  # a problem report ("报错", "fails to start"): not covered as troubleshooting
     what: bool = False  # "what is X", "tell me about X": the entity's summary answers
@@ -66,4 +67,4 @@ class Question:
     def asks_mechanism(self) -> bool:
         """Whether the mechanism answers: "how does it work?", "why is it fast?". "Why would I use it?" asks
         for what it is good for (the typical-use axis), not how it works."""
-        return self.how or (self.why and "typical_use" not in self.axes)
+        return (self.how and not self.howto) or (self.why and "typical_use" not in self.axes)

@@ -252,3 +252,9 @@ def test_the_key_difference_opens_with_a_sentence_that_names_the_other(a, b, lan
     notes = corpus().notes
     first = key_difference(kit, notes[a], notes[b], lang, Citations([], fetch)).split(" [", 1)[0].lower()
     assert any(n in first for n in named), first
+
+
+def test_asked_for_the_steps_the_reply_opens_with_the_practical_section():
+    """ "How can I enable X?" opened with how X works inside (L0 emulating VMX for L1), not with the command."""
+    text = compose(ask({"question": "How can I enable nested virtualization for a Hyper-V guest?", "history": []}))[0]
+    assert "ExposeVirtualizationExtensions" in text.split(". ", 1)[0]

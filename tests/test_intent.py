@@ -212,7 +212,23 @@ def test_a_follow_up_naming_something_else_still_compares_with_the_last_topic():
     assert ask({"question": "And Xen?", "history": ["KVM vs VirtualBox?"]}).intent.value == "compare"
 
 
-@pytest.mark.parametrize("question", ["虚拟机运行变得十分缓慢，开机要好几分钟，如何解决？", "装好以后 VirtualBox 一直提示没有开启 VT-x"])
+@pytest.mark.parametrize(
+    "question", ["虚拟机运行变得十分缓慢，开机要好几分钟，如何解决？", "装好以后 VirtualBox 一直提示没有开启 VT-x"]
+)
 def test_a_slow_or_still_failing_setup_is_read_as_a_problem_report(question):
     q = ask({"question": question, "history": []})
     assert q.trouble
+
+
+@pytest.mark.parametrize(
+    ("question", "steps"),
+    [
+        ("How can I enable nested virtualization for a Hyper-V guest?", True),
+        ("怎么给 Hyper-V 虚拟机开启嵌套虚拟化？", True),
+        ("How does nested virtualization work?", False),
+        ("KVM 是怎么工作的？", False),
+    ],
+)
+def test_asking_for_the_steps_is_not_asking_for_the_mechanism(question, steps):
+    q = ask({"question": question, "history": []})
+    assert q.howto is steps and q.asks_mechanism is not steps

@@ -56,6 +56,8 @@ def explain(k: Kit, q: Question, hits: list[Hit], cites: Citations) -> str:
     wanted = []
     if q.entities and q.asks_mechanism:
         wanted.append("how")  # "How does X work?", "why is X fast?": X's mechanism section
+    elif q.entities and q.howto:
+        wanted.append("practice")  # "How do I turn X on?": X's practical section
     if q.entities and hits and hits[0].chunk.entity == q.entities[0] and hits[0].chunk.lang != q.lang:
         # The best match is the other language's text of a section ("Dalvik 跟 ART 哪里不一样" finds the
         # English "How it works" first): the same section in the question's language.
