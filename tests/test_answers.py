@@ -197,3 +197,16 @@ def test_at_the_same_time_asks_whether_they_coexist_not_for_a_table(real_bot):
     answer = real_bot.ask("Will VirtualBox and Hyper-V work at the same time on my PC?")
     assert answer.intent != "compare" and "| Dimension |" not in answer.text
     assert answer.text.lower().startswith("yes")
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "My Postgres container lost all its data after docker rm, how do I stop that from happening?",
+        "docker rm 之后容器里的数据库数据全丢了，以后怎么避免？",
+    ],
+)
+def test_data_lost_with_a_removed_container_is_answered_with_volumes(real_bot, question):
+    """The writable layer is deleted with the container; the reply says where data should live instead."""
+    opening = " ".join(real_bot.ask(question).text.split("[")[:3])
+    assert "volume" in opening or "卷" in opening, opening
