@@ -21,6 +21,21 @@ def test_real_corpus_loads_every_entity_with_both_languages():
         assert note.sources, f"{note.id} has no sources"
 
 
+def test_every_misconception_says_it_is_one():
+    """A reply quotes single sentences: "Another is that rootless means unrestricted: ..." shown alone
+    reads as a fact, so a misconception names itself ("Another misconception is that ...")."""
+    from bot.text import split_sentences
+
+    unmarked = re.compile(r"^(another|one more)( one)? is\b|^(另一个|还有一个)是", re.I)
+    found = [
+        (path.name, sentence[:60])
+        for path in sorted((REPO / "corpus" / "notes").glob("*.md"))
+        for sentence in split_sentences(path.read_text(encoding="utf-8"))
+        if unmarked.search(sentence)
+    ]
+    assert found == []
+
+
 def test_article_is_clean_markdown_with_headings_and_lists():
     text = (REPO / "corpus" / "article.md").read_text(encoding="utf-8")
     assert "跳至主要內容" not in text and "大约 8 分钟" not in text
