@@ -119,10 +119,16 @@ RULES: tuple[tuple[str, Callable[[Facts], bool], Intent], ...] = (
         Intent.CLASSIFY,
     ),
     # "wsl2 - vm or container?": one technology and a choice between kinds of thing asks which kind it is
-    # (not in a problem report: in "模拟器还是提示没有打开 VT-x", 还是 means "still").
+    # (not in a problem report: in "模拟器还是提示没有打开 VT-x", 还是 means "still"; nor when it asks what a
+    # thing does: "Does this prevent you from using VMware or VirtualBox?").
     (
         "classify-either-or",
-        lambda f: len(f.techs) == 1 and f.concepts_named and f.asks("either_or") and not (f.cue("choose") or f.cue("trouble")),
+        lambda f: (
+            len(f.techs) == 1
+            and f.concepts_named
+            and f.asks("either_or")
+            and not (f.cue("choose") or f.cue("trouble") or f.asks("action"))
+        ),
         Intent.CLASSIFY,
     ),
     # "is paravirtualization a kind of hardware-assisted ...?"

@@ -136,6 +136,8 @@ def test_lexicon_files_are_valid_toml_with_the_same_keys():
         # In a problem report "和" joins the things that fail; it asks for no table.
         ("BIOS 里已经开了，可是 VMware Workstation 和安卓模拟器仍然提示 VT-x 没有打开", "compare"),
         ("BIOS 里已经开了，安卓模拟器还是提示 VT-x 没有打开", "classify"),
+        # An "or" between a product and a kind of thing, in a question about what something does to them.
+        ("Virtual machines: does switching off virtualization in the BIOS prevent using VMware or VirtualBox?", "classify"),
         # Asked indirectly, with an "or" in the next sentence: whether Podman runs in a VM, not a table.
         ("I'm trying to understand if Podman will run inside a Windows VM. Neither the docs or the forums say.", "compare"),
         ("I'm trying to understand if Podman will run inside a Windows VM. Neither the docs or the forums say.", "classify"),
