@@ -258,3 +258,21 @@ def test_asked_for_the_steps_the_reply_opens_with_the_practical_section():
     """ "How can I enable X?" opened with how X works inside (L0 emulating VMX for L1), not with the command."""
     text = compose(ask({"question": "How can I enable nested virtualization for a Hyper-V guest?", "history": []}))[0]
     assert "ExposeVirtualizationExtensions" in text.split(". ", 1)[0]
+
+
+@pytest.mark.parametrize(
+    ("question", "opening"),
+    [
+        (
+            "WSL 2: more of a VM or a container?",
+            "WSL (Windows Subsystem for Linux) is an “OS-managed lightweight VM (subsystem)”: it uses",
+        ),
+        (
+            "WSL 2 算虚拟机还是容器？",
+            "WSL (Windows Subsystem for Linux) 属于「由操作系统托管的轻量级虚拟机（子系统）」：它采用的是",
+        ),
+    ],
+)
+def test_neither_kind_says_what_it_is_and_which_of_the_two_it_uses(question, opening):
+    """ "WSL uses Hypervisor (VMM)." answered "a VM or a container?" without saying what WSL is."""
+    assert compose(ask({"question": question, "history": []}))[0].startswith(opening)

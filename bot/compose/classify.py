@@ -31,7 +31,14 @@ def classify(k: Kit, q: Question, cites: Citations) -> str:
         # "a hypervisor or a container thing?": name the one that holds, not a yes and a no; when the one
         # named does not hold ("full-system emulation or user mode?" names only one we know), what it is.
         holds = [e for e in asked_all if asked_holds(k, main, e)]
-        lines += [asked_line(k, main, e, q.lang, choice=True) for e in holds[:1]] or ([which] if asked_all else [])
+        others = [e for e in asked_all if e not in holds]
+        if holds and others and _asked(k, main, holds[0], q.lang)[1] == t["rel_technique"]:
+            # It is neither kind: say what it is, then which of the two it uses.
+            what, other = (_asked(k, main, e, q.lang)[2] for e in (holds[0], others[0]))
+            name = display_name(main, q.lang)
+            lines.append(t["asked_choice_uses"].format(name=name, cat=cat, a_cat=a_or_an(cat), what=what, other=other))
+        else:
+            lines += [asked_line(k, main, e, q.lang, choice=True) for e in holds[:1]] or ([which] if asked_all else [])
     elif q.yes_no:
         for e in asked_all:
             lines.append(asked_line(k, main, e, q.lang))
