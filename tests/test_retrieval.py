@@ -174,3 +174,17 @@ def test_a_long_sections_chunks_are_read_back_in_reading_order(real_bot):
 )
 def test_an_everyday_word_alone_does_not_bring_a_long_post_into_scope(real_bot, question, refused):
     assert real_bot.ask(question).refused is refused
+
+
+@pytest.mark.parametrize(
+    ("question", "refused"),
+    [
+        # 虚拟 in 虚拟键盘 is another field's word; the subject's own words (虚拟化, 硬件) still bring a short
+        # question that names nothing into scope.
+        ("手机上的虚拟键盘把输入框挡住了怎么办？", True),
+        ("虚拟化有哪几种实现方式？", False),
+        ("哪些技术需要硬件支持？", False),
+    ],
+)
+def test_a_short_question_is_in_scope_by_the_subjects_own_words(real_bot, question, refused):
+    assert real_bot.ask(question).refused is refused
