@@ -54,7 +54,7 @@ class Bot:
         self.interpreter = Interpreter(
             corpus, settings.max_question_chars, retriever.on_topic, retriever.knows, mentioned=retriever.mentions_or_nearly
         )
-        self.composer = Composer(corpus, retriever.idf, retriever.tokenizer.tokens)
+        self.composer = Composer(corpus, retriever.idf, retriever.tokenizer.tokens, named=retriever.entities_in)
         self.llm = llm  # an LlmAnswerer, or None for the offline composer
         self.qa = qa  # matches questions to curated Q&A pairs; None answers from the notes alone
         self.embedder = embedder

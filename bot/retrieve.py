@@ -37,7 +37,6 @@ from bot.text import (
 
 RRF_K = 60
 LATIN_PIECE = re.compile(r"[a-z0-9]+")  # the parts of "server-side", "node.js"
-LONG_POST_CHARS = LONG_POST  # length from which a text is a post, not a one-line question
 DENSE_CANDIDATES = 40
 BM25_CANDIDATES = 40
 NAMED_BOOST = 1.0 / (RRF_K + 1)  # as if an extra leg ranked the chunks of named entities first
@@ -182,7 +181,7 @@ class Retriever:
         limit = max(2, int(DISTINCTIVE_SHARE * len(self.chunks)))
         # One specific word settles a short question; a long post ("my notebook kernel keeps restarting
         # whenever I load …") uses one by chance, so it needs two.
-        needed = 1 if len(text) < LONG_POST_CHARS else 2
+        needed = 1 if len(text) < LONG_POST else 2
         if len({t for t in known if self.lexical.df[t] <= limit and self._keyword(t)}) >= needed:
             return True
         # Everyday English words the corpus writes together: "shadow page", "guest boot".

@@ -60,6 +60,12 @@ class Facts:
         return bool(self.cue("list") and (self.categories or self.concepts_only or not self.entities))
 
     @property
+    def asks_doing(self) -> bool:
+        """The question asks what something needs or does, or reports a problem ("require the Hyper-V role?",
+        "仍然提示 VT-x 没有打开"): a kind of thing it names is not what it asks about."""
+        return self.asks("action") or self.cue("trouble")
+
+    @property
     def strong_compare(self) -> bool:
         return self.cue("strong_compare")
 
@@ -112,10 +118,7 @@ RULES: tuple[tuple[str, Callable[[Facts], bool], Intent], ...] = (
     # ("模拟器仍然提示 VT-x 没有打开").
     (
         "classify",
-        lambda f: (
-            bool(f.techs)
-            and bool(f.asks("classify") or (f.categories and not (f.cue("list_other") or f.asks("action") or f.cue("trouble"))))
-        ),
+        lambda f: bool(f.techs) and bool(f.asks("classify") or (f.categories and not (f.cue("list_other") or f.asks_doing))),
         Intent.CLASSIFY,
     ),
     # "wsl2 - vm or container?": one technology and a choice between kinds of thing asks which kind it is
@@ -123,12 +126,7 @@ RULES: tuple[tuple[str, Callable[[Facts], bool], Intent], ...] = (
     # thing does: "Does this prevent you from using VMware or VirtualBox?").
     (
         "classify-either-or",
-        lambda f: (
-            len(f.techs) == 1
-            and f.concepts_named
-            and f.asks("either_or")
-            and not (f.cue("choose") or f.cue("trouble") or f.asks("action"))
-        ),
+        lambda f: len(f.techs) == 1 and f.concepts_named and f.asks("either_or") and not (f.cue("choose") or f.asks_doing),
         Intent.CLASSIFY,
     ),
     # "is paravirtualization a kind of hardware-assisted ...?"

@@ -35,6 +35,7 @@ class Composer:
         idf: Callable[[str], float] | None = None,
         tokens: Callable[[str], list[str]] | None = None,
         lexicon: Lexicon | None = None,
+        named: Callable[[str], list[str]] | None = None,
     ) -> None:
         lex = lexicon or load_lexicon()
         self.kit = Kit(
@@ -46,7 +47,7 @@ class Composer:
             inverts=lex.cue("inverts"),
             idf=idf or (lambda t: 1.0),
             tokens=tokens or (lambda text: sorted(terms(text))),
-            named=AliasMatcher(corpus.alias_map()).find,
+            named=named or AliasMatcher(corpus.alias_map()).find,
         )
 
     def compose(

@@ -64,9 +64,9 @@ class Citations:
 
         def mentions(s: str) -> bool:
             low = s.lower()
-            return other.id in named(s) and any(
+            return any(
                 re.search(rf"(?<![a-z0-9]){re.escape(n)}(?![a-z0-9])", low) if n.isascii() else n in low for n in names
-            )
+            ) and other.id in named(s)
 
         c = self.find(this.id, section, lang)
         if c is not None and not any(mentions(s) for s in split_sentences(c.text)):
