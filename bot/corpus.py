@@ -59,6 +59,9 @@ class Note:
     relations: dict[str, tuple[str, ...]]
     sources: tuple[dict[str, str], ...]
     doc: Document
+    # Aliases that name a component or feature of the entity, not the whole ("EPT" of Intel VT-x, "TCG" of
+    # QEMU): a question that uses one asks about that part.
+    parts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -187,6 +190,7 @@ def _note(doc: Document) -> Note:
                 f"{doc.path}:{_line_of(doc, 'relations')}: unknown relation `{kind}` (use one of {', '.join(RELATION_KINDS)})"
             )
         relations[kind] = _str_list(doc, "relations", targets)
+    aliases = _str_list(doc, "aliases", m.get("aliases"))
     sources = m.get("sources") or []
     if not isinstance(sources, list) or not all(isinstance(s, dict) and s.get("title") for s in sources):
         raise CorpusError(f"{doc.path}:{_line_of(doc, 'sources')}: `sources` must be a list of {{title, url}}")
@@ -194,7 +198,7 @@ def _note(doc: Document) -> Note:
         id=m["id"].strip(),
         name=m["name"].strip(),
         kind=str(m.get("kind", "technology")),
-        aliases=_str_list(doc, "aliases", m.get("aliases")),
+        aliases=aliases,
         category=m["category"].strip(),
         techniques=_str_list(doc, "techniques", m.get("techniques")),
         is_virtualization=is_virt,
@@ -203,7 +207,16 @@ def _note(doc: Document) -> Note:
         relations=relations,
         sources=tuple({"title": str(s["title"]), "url": str(s.get("url", ""))} for s in sources),
         doc=doc,
+        parts=_parts(doc, aliases),
     )
+
+
+def _parts(doc: Document, aliases: tuple[str, ...]) -> tuple[str, ...]:
+    parts = _str_list(doc, "parts", doc.meta.get("parts"))
+    for part in parts:
+        if part not in aliases:
+            raise CorpusError(f"{doc.path}:{_line_of(doc, 'parts')}: part `{part}` must also be one of the aliases")
+    return parts
 
 
 def _has_sections(body: str) -> tuple[bool, bool]:

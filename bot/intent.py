@@ -60,6 +60,7 @@ class Interpreter:
             normalize(a): e for a, e in corpus.alias_map().items() if re.fullmatch(r"[a-z][a-z0-9\-]{3,}", normalize(a))
         }
         self.entities = AliasMatcher(corpus.alias_map())
+        self._parts = {normalize(a): n.id for n in corpus.notes.values() for a in n.parts}
         cat_aliases = {}
         for c in corpus.categories.values():
             if c.id == "concept":
@@ -124,6 +125,7 @@ class Interpreter:
         asked = asking_clauses(intent_text)
         axes = tuple(axis for axis, cue in self.lex.axis_cues.items() if cue.search(asked))
         uncovered = self._unknown_names(text)
+        parts = self._parts_named(intent_text, ents)
         q_terms = terms(intent_text)
         overlap = {e.id: self._claim_overlap(intent_text, q_terms, e) for e in errata}
         rule, intent, ents = self._decide(
@@ -136,6 +138,7 @@ class Interpreter:
             followup=bool(carried),
             uncovered=bool(uncovered),
             claim_overlap=max(overlap.values(), default=0.0),
+            parts_only=bool(parts) and all(self._named_by_parts_only(intent_text, e) for e in ents),
         )
         if rule in NO_ERRATA_RULES:
             errata = []
@@ -164,6 +167,7 @@ class Interpreter:
             about_article=self.has("article", text),
             asks_virtualization=self.has("asks_virtualization", text),
             followup=bool(carried),
+            parts=parts,
             uncovered=tuple(uncovered),
             rule=rule,
         )
@@ -179,6 +183,7 @@ class Interpreter:
         followup: bool,
         uncovered: bool = False,
         claim_overlap: float = 0.0,
+        parts_only: bool = False,
     ) -> tuple[str, Intent, list[str]]:
         notes = self.corpus.notes
         facts = Facts(
@@ -194,6 +199,7 @@ class Interpreter:
             on_topic=bool(ents or cats or (self.has("domain", text) and len(text) <= SHORT_QUESTION) or self.on_topic(text)),
             uncovered=uncovered,
             claim_overlap=claim_overlap,
+            parts_only=parts_only,
             cue=lambda name: self.has(name, text),
             asks=lambda name: self.has(name, asked),
         )
@@ -230,6 +236,24 @@ class Interpreter:
         if self.has("article", text):
             return ListKind.ERRATA if self.has("mistakes", text) else ListKind.ARTICLE_GROUPS
         return ListKind.NONE
+
+    def _part_spans(self, text: str) -> list[tuple[str, str, bool]]:
+        """(entity, matched text, whether it names a part) for every alias occurrence."""
+        norm = normalize(text)
+        out = []
+        for a, b, e in self.entities.find_spans(norm):
+            word = norm[a:b]
+            part = self._parts.get(word) == e or (word.endswith("s") and self._parts.get(word[:-1]) == e)
+            out.append((e, word, part))
+        return out
+
+    def _parts_named(self, text: str, ents: list[str]) -> tuple[str, ...]:
+        """The parts of the named entities the text names ("EPT" in "AMD-V 的 NPT 和 Intel 的 EPT"), in order."""
+        return tuple(dict.fromkeys(w for e, w, part in self._part_spans(text) if part and e in ents))
+
+    def _named_by_parts_only(self, text: str, entity: str) -> bool:
+        spans = [part for e, _, part in self._part_spans(text) if e == entity]
+        return bool(spans) and all(spans)
 
     def entities_in(self, text: str) -> list[str]:
         """The entities a text names, in order of mention (aliases and their typos)."""

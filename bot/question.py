@@ -60,6 +60,7 @@ class Question:
     about_article: bool = False  # the question is about the article itself
     asks_virtualization: bool = False  # "算不算虚拟化", "is it virtualization": the verdict answers
     followup: bool = False  # entities were carried over from earlier turns
+    parts: tuple[str, ...] = ()  # the parts of named entities the question names ("EPT" of VT-x), normalised
     uncovered: tuple[str, ...] = ()  # product-like names no note covers ("Nutanix AHV")
     rule: str = ""  # the name of the rule that decided the intent (for tests and debugging)
 

@@ -38,6 +38,7 @@ class Facts:
     on_topic: bool
     uncovered: bool  # the question names a product no note covers
     claim_overlap: float  # the largest share of the question's terms found in one erratum's claim
+    parts_only: bool  # every entity is named by a part of it only ("EPT/NPT 是干什么用的")
     cue: Callable[[str], bool]
     asks: Callable[[str], bool]  # a cue in the clauses that ask, not in the context around them
 
@@ -84,7 +85,8 @@ def _compares(f: Facts) -> bool:
     # Two technologies named with no comparison asked for: a table, unless the question asks how, why or
     # reports a problem ("VirtualBox won't run because of Hyper-V", "why does Docker need Hyper-V on WSL 2?").
     asks_more = f.cue("how") or f.cue("why") or f.cue("trouble")
-    plain = len(f.techs) >= 2 and not asks_more
+    # Parts named side by side ("EPT/NPT 二级页表是干什么用的") are asked about, not their owners compared.
+    plain = len(f.techs) >= 2 and not asks_more and not f.parts_only
     # The weak cues ("or", "better", 关系) count in the clauses that ask: a post's context uses them too.
     # A follow-up compares with the last topic only when it asks nothing else: "why is it so slow in a VM?"
     # after a QEMU question asks why, not for a QEMU-vs-hypervisor table.

@@ -276,3 +276,28 @@ def test_asked_for_the_steps_the_reply_opens_with_the_practical_section():
 def test_neither_kind_says_what_it_is_and_which_of_the_two_it_uses(question, opening):
     """ "WSL uses Hypervisor (VMM)." answered "a VM or a container?" without saying what WSL is."""
     assert compose(ask({"question": question, "history": []}))[0].startswith(opening)
+
+
+@pytest.mark.parametrize(
+    ("question", "part"),
+    [("What is a VMCS?", "vmcs"), ("what is qemu-img", "qemu-img"), ("什么是 TCG？", "tcg"), ("WASI 是什么", "wasi")],
+)
+def test_asked_about_a_part_of_something_the_reply_opens_with_that_part_not_its_owners_card(question, part):
+    """ "What is a VMCS?" opened with Intel VT-x's summary card; "what is qemu-img" with QEMU's."""
+    q = ask({"question": question, "history": []})
+    assert q.parts == (part,)
+    text = compose(q)[0]
+    assert not text.startswith("**")
+    assert part in text.split(" [", 1)[0].lower()
+
+
+def test_the_same_fact_from_two_notes_is_said_once():
+    """Both vendors' notes say NPT came about a year before EPT; the reply said it twice."""
+    q = ask({"question": "When did NPT and EPT arrive?", "history": []})
+    hits = [
+        _hit("AMD's NPT arrived in 2007, about a year before Intel's EPT.", 0),
+        _hit("AMD's NPT arrived in 2007, about a year before Intel's EPT arrived in 2008.", 1),
+        _hit("Nehalem brought EPT.", 5),
+    ]
+    picked = [s for _, s in mmr_sentences(q, hits, 2, lambda t: t.lower().split(), lambda t: 1.0)]
+    assert sum("about a year before" in s for s in picked) == 1, picked

@@ -102,3 +102,9 @@ def test_missing_id_field(corpus_copy):
     _edit(corpus_copy / "notes" / "wine.md", "id: wine\n", "")
     with pytest.raises(CorpusError, match=r"wine\.md:\d+: front matter needs a `id`"):
         load_corpus(corpus_copy)
+
+
+def test_a_part_that_is_not_an_alias_names_file_and_line(corpus_copy):
+    _edit(corpus_copy / "notes" / "qemu.md", "parts: [", "parts: [TCGX, ")
+    with pytest.raises(CorpusError, match=r"qemu\.md:\d+: part `TCGX` must also be one of the aliases"):
+        load_corpus(corpus_copy)

@@ -234,3 +234,18 @@ def test_a_slow_or_still_failing_setup_is_read_as_a_problem_report(question):
 def test_asking_for_the_steps_is_not_asking_for_the_mechanism(question, steps):
     q = ask({"question": question, "history": []})
     assert q.howto is steps and q.asks_mechanism is not steps
+
+
+@pytest.mark.parametrize(
+    ("question", "intent"),
+    [
+        ("EPT/NPT 二级页表是干什么用的", "explain"),
+        ("What are EPT and NPT for?", "explain"),
+        ("EPT vs NPT?", "compare"),
+        ("Intel VT-x 和 AMD-V 是干什么用的", "compare"),
+    ],
+)
+def test_parts_named_side_by_side_are_asked_about_not_their_owners_compared(question, intent):
+    """ "EPT/NPT 二级页表是干什么用的" got an Intel VT-x vs AMD-V table."""
+    q = ask({"question": question, "history": []})
+    assert set(q.entities) == {"intel-vt-x", "amd-v"} and q.intent.value == intent

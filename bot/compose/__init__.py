@@ -45,6 +45,7 @@ class Composer:
             article=lex.cue("article"),
             anaphor=lex.cue("anaphor"),
             inverts=lex.cue("inverts"),
+            defines=lex.cue("defines"),
             idf=idf or (lambda t: 1.0),
             tokens=tokens or (lambda text: sorted(terms(text))),
             named=named or AliasMatcher(corpus.alias_map()).find,

@@ -18,6 +18,9 @@ EXPLAIN_SENTENCES = 3  # retrieved sentences an explanation adds after the entit
 MECHANISM_SENTENCES = 4  # ... and for a why or how question, which needs the mechanism
 TROUBLE_SENTENCES = 2  # the points most likely to explain a reported problem
 FLOOR_AFTER = 2  # retrieved sentences an explanation keeps whatever their relevance (the MMR picks' first ones)
+PART_BONUS = (
+    0.75  # most relevance added to a sentence about the part asked about ("EPT" of VT-x): naming, defining, explaining it
+)
 RELEVANCE_FLOOR = 0.75  # ... and a later one only if its relevance is this share of the best one's: tangents stay out
 RESTATES = 0.6  # share of a retrieved sentence's words in the summary at which it already says the same
 COMPARE_AXES = (
@@ -42,6 +45,7 @@ class Kit:
     article: re.Pattern  # words that name the article ("原文", "the article"): a text that already talks about it
     anaphor: re.Pattern  # a sentence that leans on the one before it ("It adds...", "这也..."): never the opening
     inverts: re.Pattern  # words that turn a yes/no question around ("without", "still", "不开")
+    defines: re.Pattern  # what follows a name its sentence defines ("EPT (Extended…", "runc is", "TCG（")
     # How sentences are matched to the question: retrieval's tokens and IDF when given, so a rare
     # word the question shares ("Azure", "Dom0") outweighs common ones.
     idf: Callable[[str], float]

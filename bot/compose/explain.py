@@ -12,6 +12,7 @@ from bot.compose.common import (
     FLOOR_AFTER,
     MAX_SENTENCE_CHARS,
     MECHANISM_SENTENCES,
+    PART_BONUS,
     RELEVANCE_FLOOR,
     RESTATES,
     TROUBLE_SENTENCES,
@@ -28,7 +29,7 @@ from bot.compose.common import (
 from bot.question import Question
 from bot.retrieve import Hit
 from bot.rules import CLAIM_OVERLAP
-from bot.text import is_question, split_sentences
+from bot.text import is_question, normalize, split_sentences
 
 
 def explain(k: Kit, q: Question, hits: list[Hit], cites: Citations) -> str:
@@ -42,8 +43,10 @@ def explain(k: Kit, q: Question, hits: list[Hit], cites: Citations) -> str:
         )
     # A specific question (yes/no, how, why, when...) is answered by the axis it asks about or the best
     # retrieved sentence, first; the entity's summary leads only a "what is it" question.
-    answer_first = q.yes_no or q.how or q.why or not q.what
     main = k.corpus.notes[q.entities[0]] if q.entities else None
+    # "What is EPT?" asks about a part of Intel VT-x: the sentences about that part answer, not VT-x's card.
+    parts = _parts_of(k, q, main)
+    answer_first = q.yes_no or q.how or q.why or not q.what or bool(parts)
 
     def summary() -> str:  # the main entity's summary, cited (numbered when first called)
         return f"{main.summary[q.lang]} {cites.mark(main.id, 'summary', q.lang)}".rstrip()
@@ -54,7 +57,7 @@ def explain(k: Kit, q: Question, hits: list[Hit], cites: Citations) -> str:
         lines += axis_lines(k, q, [main])
     pool = hits
     wanted = []
-    if q.entities and q.asks_mechanism:
+    if q.entities and (q.asks_mechanism or parts):
         wanted.append("how")  # "How does X work?", "why is X fast?": X's mechanism section
     elif q.entities and q.howto:
         wanted.append("practice")  # "How do I turn X on?": X's practical section
@@ -75,6 +78,8 @@ def explain(k: Kit, q: Question, hits: list[Hit], cites: Citations) -> str:
         best_first=answer_first,
         anaphor=k.anaphor,
         article=_article_aside(k, q),
+        parts=parts,
+        defines=k.defines,
     )
     if answer_first and main is not None and not lines and not picked:
         lines.append(f"**{display_name(main, q.lang)}**{t['colon']}{summary()}")
@@ -117,15 +122,17 @@ def mmr_sentences(
     best_first: bool = False,
     anaphor: re.Pattern | None = None,
     article: re.Pattern | None = None,
+    parts: tuple[str, ...] = (),
+    defines: re.Pattern | None = None,
 ) -> list[tuple[Chunk, str]]:
     """Pick k sentences relevant to the question and not redundant with each other (MMR, Carbonell & Goldstein 1998).
 
     Relevance mixes the rank of the sentence's chunk with the IDF-weighted share of the question's
-    tokens it contains; redundancy is token-set overlap with sentences already picked.
+    tokens it contains, plus a bonus for naming a part the question asks about; redundancy is token-set overlap with sentences already picked.
     """
     qt = set(tokens(q.standalone))
     q_weight = sum(idf(t) for t in qt) or 1.0
-    cands: list[tuple[float, Chunk, str, set[str]]] = []
+    cands: list[tuple[float, Chunk, str, set[str], float]] = []
     top = max((h.score for h in hits), default=1.0) or 1.0
     same_lang = [h for h in hits if h.chunk.lang == q.lang] or hits
     how = q.asks_mechanism
@@ -143,9 +150,13 @@ def mmr_sentences(
             if not 8 <= len(s) <= MAX_SENTENCE_CHARS or broken_quote(s) or list_fragment(raw) or is_question(s):
                 continue
             st = set(tokens(s))
-            rel = 0.5 * (h.score / top) + 0.5 * (sum(idf(t) for t in qt & st) / q_weight) + bonus
-            cands.append((rel, h.chunk, s, st))
-    picked: list[tuple[float, Chunk, str, set[str]]] = []
+            named = _part_bonus(normalize(s), parts, defines, mechanism and h.chunk.entity in q.entities)
+            rel = 0.5 * (h.score / top) + 0.5 * (sum(idf(t) for t in qt & st) / q_weight) + bonus + named
+            cands.append((rel, h.chunk, s, st, named))
+    if any(c[4] for c in cands):
+        # "What is EPT?": the sentences about EPT answer; the rest of Intel VT-x's notes is a tangent here.
+        cands = [c for c in cands if c[4]]
+    picked: list[tuple[float, Chunk, str, set[str], float]] = []
     while cands and len(picked) < k:
 
         def mmr(c):
@@ -154,7 +165,8 @@ def mmr_sentences(
 
         best = max(cands, key=mmr)
         cands.remove(best)
-        if any(best[2] == p[2] for p in picked):
+        # The same fact from two notes ("NPT 比 EPT 早约一年" in both vendors' notes) is said once.
+        if any(best[2] == p[2] or len(best[3] & p[3]) >= RESTATES * max(1, min(len(best[3]), len(p[3]))) for p in picked):
             continue
         picked.append(best)
     if picked:
@@ -176,6 +188,32 @@ def mmr_sentences(
     lead = picked[:1] if best_first else []
     picked = lead + sorted(picked[len(lead) :], key=lambda p: (order.get(id(p[1]), 99), p[1].text.find(p[2])))
     return [(p[1], p[2]) for p in picked]
+
+
+def _part_bonus(sentence: str, parts: tuple[str, ...], defines: re.Pattern | None, mechanism: bool) -> float:
+    """Relevance for naming a part asked about, more for defining it ("EPT (Extended Page Tables) …") and for
+    naming it where its owner's mechanism is explained."""
+    spots = [i + len(p) for p in parts for i in _finds(sentence, p)]
+    if not spots:
+        return 0.0
+    defined = defines is not None and any(defines.match(sentence, i) for i in spots)
+    return PART_BONUS * (1 + defined + mechanism) / 3
+
+
+def _finds(text: str, word: str) -> list[int]:
+    out, i = [], text.find(word)
+    while i != -1:
+        out.append(i)
+        i = text.find(word, i + 1)
+    return out
+
+
+def _parts_of(k: Kit, q: Question, main) -> tuple[str, ...]:
+    """The parts of the main entity the question names, when it asks about them rather than a yes/no."""
+    if main is None or q.yes_no:
+        return ()
+    own = {normalize(a) for a in main.parts}
+    return tuple(p for p in q.parts if p in own or p.removesuffix("s") in own)
 
 
 def _article_aside(k: Kit, q: Question) -> re.Pattern | None:
