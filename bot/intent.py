@@ -140,6 +140,12 @@ class Interpreter:
             claim_overlap=max(overlap.values(), default=0.0),
             parts_only=bool(parts) and all(self._named_by_parts_only(intent_text, e) for e in ents),
         )
+        if intent == Intent.EXPLAIN and len(ents) > 1 and not carried:
+            # "Windows 家庭版没有 Hyper-V，还能用 WSL 2 吗": the thing the asking clause names is what is asked about;
+            # the one named in the context before it is the circumstance.
+            asked_ents = [e for e in self._entities(asked) if e in ents]
+            if asked_ents and len(asked_ents) < len(ents):
+                ents = asked_ents + [e for e in ents if e not in asked_ents]
         if rule in NO_ERRATA_RULES:
             errata = []
             overlap = {}

@@ -249,3 +249,16 @@ def test_parts_named_side_by_side_are_asked_about_not_their_owners_compared(ques
     """ "EPT/NPT 二级页表是干什么用的" got an Intel VT-x vs AMD-V table."""
     q = ask({"question": question, "history": []})
     assert set(q.entities) == {"intel-vt-x", "amd-v"} and q.intent.value == intent
+
+
+@pytest.mark.parametrize(
+    ("question", "main"),
+    [
+        ("Windows 家庭版没有 Hyper-V，还能用 WSL 2 吗", "wsl"),
+        ("My laptop has VT-x disabled, will WSL2 work?", "wsl"),
+        ("WSL 2 装好了，还能用 Hyper-V 吗", "hyper-v"),
+    ],
+)
+def test_what_the_asking_clause_names_is_what_is_asked_about(question, main):
+    """ "没有 Hyper-V，还能用 WSL 2 吗" was answered as a question about Hyper-V, the circumstance."""
+    assert ask({"question": question, "history": []}).entities[0] == main
