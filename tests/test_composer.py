@@ -301,3 +301,45 @@ def test_the_same_fact_from_two_notes_is_said_once():
     ]
     picked = [s for _, s in mmr_sentences(q, hits, 2, lambda t: t.lower().split(), lambda t: 1.0)]
     assert sum("about a year before" in s for s in picked) == 1, picked
+
+
+@pytest.mark.parametrize(
+    ("text", "opening"),
+    [
+        (
+            "WSL 2 needs the Virtual Machine Platform component. It runs on Windows Home too.",
+            "WSL 2 runs on Windows Home too.",
+        ),
+        ("WSL 2 需要虚拟机平台组件；它在 Windows 家庭版上也能运行。", "WSL 2 在 Windows 家庭版上也能运行。"),
+    ],
+)
+def test_a_sentence_whose_pronoun_is_the_note_s_entity_gets_the_name_back_and_can_open(text, opening):
+    """ "它在包括 Windows 10 家庭版在内的所有版本上都能用" answered the question but could never open the reply."""
+    from bot.compose.explain import _subject_resolver
+    from bot.lexicon import load_lexicon
+
+    chunk = Chunk("c1", "notes/wsl", text, "WSL", "English > In practice", detect_lang(text), "wsl.md#practice", ("wsl",))
+    q = ask(
+        {"question": "Does WSL 2 run on Windows Home?" if detect_lang(text) == "en" else "家庭版能运行 WSL 2 吗", "history": []}
+    )
+    tokens = lambda s: re.findall(r"[a-z0-9\-]+|[\u4e00-\u9fff]", s.lower())  # noqa: E731
+    picked = mmr_sentences(
+        q,
+        [Hit(chunk, 1.0)],
+        2,
+        tokens,
+        lambda t: 1.0,
+        best_first=True,
+        anaphor=load_lexicon().cue("anaphor"),
+        resolve=_subject_resolver(Composer(corpus()).kit),
+    )
+    assert picked[0][1] == opening
+
+
+def test_a_pronoun_after_a_sentence_about_something_else_keeps_its_place():
+    from bot.compose.explain import _subject_resolver
+
+    resolve = _subject_resolver(Composer(corpus()).kit)
+    chunk = Chunk("c1", "notes/wsl", "", "WSL", "English > In practice", "en", "wsl.md#practice", ("wsl",))
+    assert resolve(chunk, "The error 0x80370102 appears at start.", "It runs on Home too.") == "It runs on Home too."
+    assert resolve(chunk, "WSL 2 is a VM.", "It is possible to run it on Home.") == "It is possible to run it on Home."

@@ -46,6 +46,7 @@ class Composer:
             anaphor=lex.cue("anaphor"),
             inverts=lex.cue("inverts"),
             defines=lex.cue("defines"),
+            pronoun=lex.cue("pronoun"),
             idf=idf or (lambda t: 1.0),
             tokens=tokens or (lambda text: sorted(terms(text))),
             named=named or AliasMatcher(corpus.alias_map()).find,

@@ -45,6 +45,7 @@ class Kit:
     article: re.Pattern  # words that name the article ("原文", "the article"): a text that already talks about it
     anaphor: re.Pattern  # a sentence that leans on the one before it ("It adds...", "这也..."): never the opening
     inverts: re.Pattern  # words that turn a yes/no question around ("without", "still", "不开")
+    pronoun: re.Pattern  # a sentence's opening pronoun subject ("It ", "它"), which the sentence before may name
     defines: re.Pattern  # what follows a name its sentence defines ("EPT (Extended…", "runc is", "TCG（")
     # How sentences are matched to the question: retrieval's tokens and IDF when given, so a rare
     # word the question shares ("Azure", "Dom0") outweighs common ones.

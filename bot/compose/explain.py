@@ -80,6 +80,7 @@ def explain(k: Kit, q: Question, hits: list[Hit], cites: Citations) -> str:
         article=_article_aside(k, q),
         parts=parts,
         defines=k.defines,
+        resolve=_subject_resolver(k),
     )
     if answer_first and main is not None and not lines and not picked:
         lines.append(f"**{display_name(main, q.lang)}**{t['colon']}{summary()}")
@@ -124,6 +125,7 @@ def mmr_sentences(
     article: re.Pattern | None = None,
     parts: tuple[str, ...] = (),
     defines: re.Pattern | None = None,
+    resolve: Callable[[Chunk, str, str], str] | None = None,
 ) -> list[tuple[Chunk, str]]:
     """Pick k sentences relevant to the question and not redundant with each other (MMR, Carbonell & Goldstein 1998).
 
@@ -143,10 +145,13 @@ def mmr_sentences(
         # Only the main entity's: another note's mechanism answers a question about something else.
         mechanism = any(w in h.chunk.heading.lower() for w in ("工作原理", "how it works"))
         bonus = 0.5 if how and mechanism and h.chunk.entity in q.entities[:1] else 0.0
+        prev = ""
         for raw in split_sentences(h.chunk.text):
             # Fragments, broken quotations, flattened lists and questions (a note's "Can I ...?" before
             # its answer) read badly alone.
             s = unbullet(raw)
+            if resolve is not None:
+                s, prev = resolve(h.chunk, prev, s), s
             if not 8 <= len(s) <= MAX_SENTENCE_CHARS or broken_quote(s) or list_fragment(raw) or is_question(s):
                 continue
             st = set(tokens(s))
@@ -188,6 +193,26 @@ def mmr_sentences(
     lead = picked[:1] if best_first else []
     picked = lead + sorted(picked[len(lead) :], key=lambda p: (order.get(id(p[1]), 99), p[1].text.find(p[2])))
     return [(p[1], p[2]) for p in picked]
+
+
+def _subject_resolver(k: Kit) -> Callable[[Chunk, str, str], str]:
+    """A sentence that opens with "It"/"它" right after one whose subject is its note's entity ("WSL 2 needs …;
+    it runs on Home too") gets that name back, so that it can stand alone."""
+
+    def resolve(chunk: Chunk, prev: str, sentence: str) -> str:
+        m = k.pronoun.match(sentence)
+        note = k.corpus.notes.get(chunk.entity)
+        if not m or note is None:
+            return sentence
+        low = prev.lower()
+        name = max((a for a in (note.name, *note.aliases) if low.startswith(a.lower())), key=len, default="")
+        if not name or re.match(r"\w", prev[len(name) : len(name) + 1]):
+            return sentence
+        rest = sentence[m.end() :].lstrip()
+        sep = " " if name[-1].isascii() or rest[:1].isascii() else ""
+        return prev[: len(name)] + sep + rest
+
+    return resolve
 
 
 def _part_bonus(sentence: str, parts: tuple[str, ...], defines: re.Pattern | None, mechanism: bool) -> float:
@@ -252,6 +277,7 @@ def troubleshooting(k: Kit, q: Question, hits: list[Hit], cites: Citations) -> s
         best_first=True,
         anaphor=k.anaphor,
         article=_article_aside(k, q),
+        resolve=_subject_resolver(k),
     )
     if not picked:
         return t["not_troubleshooting"]
