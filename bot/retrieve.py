@@ -45,8 +45,10 @@ LANG_BOOST = 0.25 / (RRF_K + 1)
 # The article is the text we critique; on a tie our curated notes should answer first.
 ARTICLE_WEIGHT = 0.85
 # How much more common in the corpus (share of chunks) than in general Chinese (share of jieba's word
-# counts) a word must be to mark a question as being about the corpus's subject.
-KEYNESS = 1000
+# counts) a word must be to mark a question as being about the corpus's subject: "bios", "x86", "popek"
+# and "镜像" are; the general computing words the corpus also uses ("memory", "interface", "compile",
+# "编译", "隔离", "pip", 1,000 to 6,000 times) are not, and "virtual memory" or "pip 换源" is another subject.
+KEYNESS = 10_000
 NEAR_WORD = 0.8  # difflib ratio for a typo of a corpus word: "ununtu"~"ubuntu" (0.83), "type1"~"type-1" (0.91)
 DISTINCTIVE_SHARE = 0.10  # a term in at most 10% of chunks is specific to the subject ("dom0", "popek")
 URL = re.compile(r"https?://\S+|www\.\S+")

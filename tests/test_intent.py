@@ -262,3 +262,11 @@ def test_parts_named_side_by_side_are_asked_about_not_their_owners_compared(ques
 def test_what_the_asking_clause_names_is_what_is_asked_about(question, main):
     """ "没有 Hyper-V，还能用 WSL 2 吗" was answered as a question about Hyper-V, the circumstance."""
     assert ask({"question": question, "history": []}).entities[0] == main
+
+
+def test_a_phrase_another_field_owns_names_no_entity():
+    """SR-IOV's "virtual function" is C++'s too: "virtual function vs pure virtual function" named the IOMMU note."""
+    assert (
+        ask({"question": "What's the difference between a virtual function and a pure virtual function?", "history": []}).entities
+        == ()
+    )

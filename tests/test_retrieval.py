@@ -100,6 +100,13 @@ def test_aliases_stay_whole_tokens_and_map_to_entities():
             "Our guests boot slowly on an old server and I wonder whether shadow page tables or missing nested paging support on that CPU are to blame.",
             True,
         ),
+        # General computing words the corpus also uses ("memory", "compile", "pip", "编译") are another
+        # subject's when nothing more specific to virtualization comes with them.
+        ("How is virtual memory different from swap space on disk?", False),
+        ("Why does my program compile fine on Ubuntu but fail on Fedora?", False),
+        ("pip 换成国内源以后下载速度还是没变化", False),
+        ("代码编译的时候提示找不到头文件怎么办", False),
+        ("BIOS 里能关掉虚拟化吗？", True),
     ],
 )
 def test_a_question_that_names_nothing_is_on_topic_only_with_the_corpus_terms(real_bot, question, on_topic):
