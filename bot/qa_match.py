@@ -1,7 +1,8 @@
 """Match a question to a curated Q&A pair: dense + lexical similarity over the pairs' phrasings.
 
 A pair is a candidate only when the entities its phrasing names are exactly the entities the question
-is about ("why does LXC start fast" never takes Docker's answer), and it answers only above a
+is about ("why does LXC start fast" never takes Docker's answer), a technique named beside a technology
+that uses it aside ("Docker 容器" is about Docker), and it answers only above a
 threshold calibrated by `python -m bot qa-calibrate` (leave-one-phrasing-out over the pairs
 themselves, no evaluation case involved); the figure is in the README.
 
@@ -76,6 +77,7 @@ class QaMatcher:
         lexicon: Lexicon | None = None,
         known: dict[str, list[list[str]]] | None = None,
         phrasings: list[_Phrasing] | None = None,
+        techniques: dict[str, tuple[str, ...]] | None = None,
     ) -> None:
         lex = lexicon or load_lexicon()
         # The question's form, and the comparison axes it asks about ("performance", "startup"...).
@@ -87,9 +89,10 @@ class QaMatcher:
         self.tokens = tokens
         self.idf = idf
         self.threshold = threshold
+        self._techniques = techniques or {}
         self._by_entities: dict[frozenset[str], list[int]] = {}
         for i, p in enumerate(self.phrasings):
-            self._by_entities.setdefault(p.entities, []).append(i)
+            self._by_entities.setdefault(self._subjects(p.entities), []).append(i)
 
     @classmethod
     def cached(cls, corpus: Corpus, retriever, embeddings: Embeddings, cache: Path) -> QaMatcher:
@@ -98,15 +101,31 @@ class QaMatcher:
         fingerprint, features_file = alias_fingerprint(corpus.alias_map()), cache.with_suffix(".features.json")
         known = load_features(features_file, fingerprint)
         before = len(known)
-        matcher = cls(corpus.qa, vectors, retriever.matcher, retriever.tokenizer.tokens, retriever.idf, known=known)
+        matcher = cls(
+            corpus.qa,
+            vectors,
+            retriever.matcher,
+            retriever.tokenizer.tokens,
+            retriever.idf,
+            known=known,
+            techniques=techniques_of(corpus),
+        )
         if len(known) != before:
             save_features(features_file, fingerprint, known)
         return matcher
 
     @classmethod
-    def restored(cls, pairs: list[QaPair], vectors: np.ndarray, phrasings: list[_Phrasing], retriever) -> QaMatcher:
+    def restored(cls, corpus: Corpus, vectors: np.ndarray, phrasings: list[_Phrasing], retriever) -> QaMatcher:
         """The matcher again from what a snapshot kept (bot.snapshot): nothing is segmented or embedded."""
-        return cls(pairs, vectors, retriever.matcher, retriever.tokenizer.tokens, retriever.idf, phrasings=phrasings)
+        return cls(
+            corpus.qa,
+            vectors,
+            retriever.matcher,
+            retriever.tokenizer.tokens,
+            retriever.idf,
+            phrasings=phrasings,
+            techniques=techniques_of(corpus),
+        )
 
     def match(
         self,
@@ -137,7 +156,7 @@ class QaMatcher:
 
     def ranked(self, text: str, entities: tuple[str, ...], vector: list[float], exclude: str = "") -> list[QaMatch]:
         """Candidate pairs, best first, each scored by its best phrasing (`exclude` skips one phrasing)."""
-        named = frozenset(entities)
+        named = self._subjects(frozenset(entities))
         idx = list(self._by_entities.get(named, []))
         if len(named) >= MANY_NAMES:
             # A post that names three or more things ("VirtualBox says VT-x is not available under Vagrant")
@@ -160,6 +179,11 @@ class QaMatcher:
                 best[p.pair.id] = QaMatch(p.pair, round(score, 4), p.text)
         return sorted(best.values(), key=lambda m: -m.score)
 
+    def _subjects(self, entities: frozenset[str]) -> frozenset[str]:
+        """The entities a text is about: a technique named beside a technology that uses it is that technology's
+        ("Docker 容器", "Firecracker vs Docker containers"), so a pair about the technology answers."""
+        return frozenset(e for e in entities if not any(e in self._techniques.get(other, ()) for other in entities if other != e))
+
     def form(self, text: str) -> frozenset[str]:
         """The forms a question takes ("why", "how", "yes_no", ...)."""
         return frozenset(name for name, cue in self._forms.items() if cue.search(text))
@@ -176,6 +200,11 @@ class QaMatcher:
     def _weight(self, token: str) -> float:
         # Unknown tokens (not in any chunk) still count, as much as a rare one.
         return self.idf(token) or math.log(1000)
+
+
+def techniques_of(corpus: Corpus) -> dict[str, tuple[str, ...]]:
+    """Each entity's techniques (the concepts it uses), from the notes' front matter."""
+    return {n.id: n.techniques for n in corpus.notes.values()}
 
 
 def phrasings_of(

@@ -101,6 +101,16 @@ def test_a_post_naming_three_things_can_take_a_pair_about_two_of_them_but_two_na
     assert set(ents) == {"lxc", "docker"} and (pair is None or {"lxc", "docker"} == set(_pair(pair).about))
 
 
+def test_a_technique_named_beside_a_technology_that_uses_it_leaves_the_pair_to_the_technology(real_bot):
+    """ "Docker containers" names Docker and containers (OS-level virtualization, Docker's technique): no pair is
+    about both, so such a question never got a curated answer."""
+    for text in ("What is a Docker container?", "what are docker containers"):
+        q = real_bot.interpreter.interpret(text, [])
+        ranked = real_bot.qa.ranked(q.standalone, q.entities, real_bot.retriever.embeddings.embed_query(q.standalone))
+        assert set(q.entities) == {"docker", "os-level-virtualization"}
+        assert ranked and ranked[0].pair.id == "docker-what-is"
+
+
 def _pair(pair_id):
     return next(p for p in load_corpus(REPO / "corpus").qa if p.id == pair_id)
 
