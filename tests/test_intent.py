@@ -270,3 +270,17 @@ def test_a_phrase_another_field_owns_names_no_entity():
         ask({"question": "What's the difference between a virtual function and a pure virtual function?", "history": []}).entities
         == ()
     )
+
+
+@pytest.mark.parametrize(
+    ("question", "yes_no", "what"),
+    [
+        ("Can someone give me an explanation of what eBPF is?", False, True),
+        ("Could you explain how KVM works?", False, True),
+        ("Can I run Docker without VT-x?", True, False),
+    ],
+)
+def test_a_request_put_politely_is_not_a_yes_no_question(question, yes_no, what):
+    """ "Can someone give me an explanation of what eBPF is …?" opened with a sentence about sched_ext, as if asked yes or no."""
+    q = ask({"question": question, "history": []})
+    assert (q.yes_no, q.what) == (yes_no, what)
