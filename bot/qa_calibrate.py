@@ -4,7 +4,8 @@
 
 Each phrasing of each pair is asked as a question with that phrasing removed from the index; the
 best remaining pair is right when it is the phrasing's own pair. The threshold in bot/qa_match.py is
-the lowest score at which at least 95% of the answered phrasings get their own pair. No evaluation
+the lowest score at which at least 95% of the answered phrasings get their own pair; the matcher's
+full rule (the threshold, or a clear lead over the runner-up) is measured the same way. No evaluation
 case is involved.
 """
 
@@ -24,15 +25,19 @@ class Calibration:
     recall: float  # share of all phrasings answered by their own pair at that threshold
     phrasings: int
     table: list[tuple[float, float, float]]  # (threshold, precision, recall)
+    rule: tuple[float, float]  # (precision, recall) of the matcher's own rule, threshold or clear lead
 
 
 def calibrate(matcher: QaMatcher, embed) -> Calibration:
     """Leave-one-phrasing-out scores over every phrasing; `embed(text)` gives a query vector."""
     trials: list[tuple[float, bool]] = []
+    by_rule: list[bool] = []  # right, for each phrasing the matcher's rule answers
     for p in matcher.phrasings:
         ranked = matcher.ranked(p.text, tuple(p.entities), embed(p.text), exclude=p.text)
         if ranked:
             trials.append((ranked[0].score, ranked[0].pair.id == p.pair.id))
+            if matcher.confident(ranked, matcher.lead_counts(p.entities, None)):
+                by_rule.append(ranked[0].pair.id == p.pair.id)
         else:
             trials.append((0.0, False))
     table = []
@@ -42,7 +47,8 @@ def calibrate(matcher: QaMatcher, embed) -> Calibration:
         precision = sum(answered) / len(answered) if answered else 1.0
         table.append((t, round(precision, 4), round(sum(answered) / len(trials), 4)))
     best = next(((t, p, r) for t, p, r in table if p >= TARGET_PRECISION), table[-1])
-    return Calibration(best[0], best[1], best[2], len(trials), table)
+    rule = (round(sum(by_rule) / len(by_rule), 4) if by_rule else 1.0, round(sum(by_rule) / len(trials), 4))
+    return Calibration(best[0], best[1], best[2], len(trials), table, rule)
 
 
 def main() -> None:
@@ -57,6 +63,7 @@ def main() -> None:
         f"chosen threshold {result.threshold:.2f}: precision {result.precision:.3f}, recall {result.recall:.3f} "
         f"over {result.phrasings} held-out phrasings (target precision {TARGET_PRECISION})"
     )
+    print(f"the matcher's rule (threshold, or a clear lead): precision {result.rule[0]:.3f}, recall {result.rule[1]:.3f}")
 
 
 if __name__ == "__main__":

@@ -141,3 +141,16 @@ def test_a_pair_whose_answer_opens_with_a_verdict_is_never_phrased_as_what_is():
         if lex.cue("what").search(q) and not lex.cue("yes_no").search(q)
     ]
     assert wrong == []
+
+
+def test_a_pair_clearly_ahead_answers_a_question_about_two_technologies_below_the_threshold(real_bot):
+    """ "whats the diffrence between kvm and xen" (typo and all) scores under the threshold for the KVM-vs-Xen pair,
+    with no other pair near it: the table used to answer instead of the curated difference."""
+    assert real_bot.ask("whats the diffrence between kvm and xen").curated == "kvm-vs-xen"
+
+
+def test_a_lead_is_not_enough_about_one_technology_or_for_a_classification(real_bot):
+    # About one technology (and "a VM"), the best remaining pair is another question about it.
+    assert real_bot.ask("Does running code on the CLR sandbox it the way a virtual machine would?").curated != "dotnet-clr-is-vm"
+    # "Which kind is Wine?" is not "Wine or a VM, which should I use?".
+    assert real_bot.ask("wine是模拟器还是虚拟机").curated != "wine-or-vm"
