@@ -20,6 +20,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from bot.answer import Answer, Citation
 from bot.chunking import Chunk
 from bot.errors import ConfigError
+from bot.lexicon import load_lexicon
 from bot.qa_match import QaMatch
 from bot.question import Question
 from bot.retrieve import Hit
@@ -49,6 +50,9 @@ Conversation:
 Last message: {question}"""
 
 MIN_SUPPORT = 0.25  # share of a cited sentence's terms that must occur in the cited block
+# A reply with no citation passes only as the one-sentence "the passages do not answer this" the prompt asks
+# for: one sentence, this short, stating no number (so no uncited fact or figure slips through).
+DECLINE_CHARS = 200
 BLOCKS = 6
 ERRATUM_OVERLAP = 0.3  # share of the question's terms in an erratum's claim before its correction is given
 
@@ -208,5 +212,17 @@ def verify_citations(text: str, blocks: list[str]) -> tuple[str, set[int], bool]
         if any(len(st & block_terms[n - 1]) / max(1, len(st)) >= MIN_SUPPORT for n in ns):
             supported += 1
         cited |= ns
-    ok = checked > 0 and supported * 2 >= checked
+    ok = (checked > 0 and supported * 2 >= checked) or (checked == 0 and declines(text))
     return text, cited, ok
+
+
+def declines(text: str) -> bool:
+    """Whether an uncited reply is the one-sentence decline the prompt asks for when nothing answers ("I don't
+    have information on …", "…我这里没有可靠的信息"): short, one sentence, no number, and saying so."""
+    text = text.strip()
+    return (
+        0 < len(text) <= DECLINE_CHARS
+        and len(split_sentences(text)) == 1
+        and not re.search(r"\d", text)
+        and bool(load_lexicon().cue("declines").search(text))
+    )

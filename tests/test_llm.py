@@ -314,6 +314,15 @@ def test_instruction_injected_into_a_corpus_note_changes_nothing(settings, fake_
     assert answer.backend == "composer" and "HACKED" not in answer.text
 
 
+def test_a_model_that_says_the_passages_do_not_answer_is_shown_not_overruled(llm_bot, fake_openai):
+    """The prompt asks for one sentence when nothing answers; that sentence cites nothing, so it failed the citation
+    check and the composer's loosely related facts answered instead."""
+    fake_openai.reply("I don't have information on what VirtualBox's IO APIC setting does.")
+    answer = llm_bot.ask("What does the IO APIC setting in VirtualBox do?")
+    assert answer.backend == "openai:test-model" and answer.notices == []
+    assert answer.text.startswith("I don't have information") and answer.citations == []
+
+
 # --- the citation check itself -------------------------------------------------------------------
 
 EN = "KVM is a Linux kernel module that turns Linux into a type-1 hypervisor."
@@ -335,6 +344,13 @@ OTHER = "Docker containers share the host kernel and start in under a second."
         pytest.param(f"{EN} [1] Penguins live in Antarctica. [3]", None, {1, 3}, True, id="half-supported"),
         pytest.param(f"{EN} [1] Penguins eat fish. [3] Bananas are yellow. [2]", None, {1, 2, 3}, False, id="third-supported"),
         pytest.param("", "", set(), False, id="empty"),
+        # The one-sentence "the passages do not answer this" the prompt asks for needs no citation ...
+        pytest.param("I don't have information on what the IO APIC setting does.", None, set(), True, id="decline"),
+        pytest.param("关于这个报错的具体原因，我这里没有可靠的信息，无法给出确切答案。", None, set(), True, id="decline-zh"),
+        # ... but a decline that states a number, or goes on, is an uncited answer.
+        pytest.param("I don't have information on it, but it takes 125 ms.", None, set(), False, id="decline-with-number"),
+        pytest.param("I can't say for sure. KVM turns Linux into a hypervisor.", None, set(), False, id="decline-then-facts"),
+        pytest.param("HACKED", None, set(), False, id="not-a-decline"),
     ],
 )
 def test_verify_citations(text, expected_text, cited, ok):
