@@ -139,6 +139,9 @@ class Interpreter:
             uncovered=bool(uncovered),
             claim_overlap=max(overlap.values(), default=0.0),
             parts_only=bool(parts) and all(self._named_by_parts_only(intent_text, e) for e in ents),
+            concept_by_example=any(
+                self.corpus.notes[e].kind == "concept" and self._named_by_parts_only(intent_text, e) for e in ents
+            ),
         )
         if intent == Intent.EXPLAIN and len(ents) > 1 and not carried:
             # "Windows 家庭版没有 Hyper-V，还能用 WSL 2 吗": the thing the asking clause names is what is asked about;
@@ -190,6 +193,7 @@ class Interpreter:
         uncovered: bool = False,
         claim_overlap: float = 0.0,
         parts_only: bool = False,
+        concept_by_example: bool = False,
     ) -> tuple[str, Intent, list[str]]:
         notes = self.corpus.notes
         facts = Facts(
@@ -206,6 +210,7 @@ class Interpreter:
             uncovered=uncovered,
             claim_overlap=claim_overlap,
             parts_only=parts_only,
+            concept_by_example=concept_by_example,
             cue=lambda name: self.has(name, text),
             asks=lambda name: self.has(name, asked),
         )

@@ -39,6 +39,7 @@ class Facts:
     uncovered: bool  # the question names a product no note covers
     claim_overlap: float  # the largest share of the question's terms found in one erratum's claim
     parts_only: bool  # every entity is named by a part of it only ("EPT/NPT 是干什么用的")
+    concept_by_example: bool  # a concept is named only by an example of it ("Dalvik" for the process VM)
     cue: Callable[[str], bool]
     asks: Callable[[str], bool]  # a cue in the clauses that ask, not in the context around them
 
@@ -73,6 +74,10 @@ class Facts:
 
 def _compares(f: Facts) -> bool:
     if len(f.entities) < 2:
+        return False
+    # "JVM、Dalvik、ART 有什么区别" names the process-VM concept only through its examples: a JVM-vs-process-VM
+    # table compares a thing with its own kind; the sentences about the examples answer.
+    if f.concept_by_example:
         return False
     # "Is paravirtualization a kind of X?" names two things but asks for one classification.
     if len(f.techs) == 1 and f.asks("classify") and not f.strong_compare:

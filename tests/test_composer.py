@@ -343,3 +343,12 @@ def test_a_pronoun_after_a_sentence_about_something_else_keeps_its_place():
     chunk = Chunk("c1", "notes/wsl", "", "WSL", "English > In practice", "en", "wsl.md#practice", ("wsl",))
     assert resolve(chunk, "The error 0x80370102 appears at start.", "It runs on Home too.") == "It runs on Home too."
     assert resolve(chunk, "WSL 2 is a VM.", "It is possible to run it on Home.") == "It is possible to run it on Home."
+
+
+@pytest.mark.parametrize("question", ["JVM、Dalvik、ART 有什么区别？", "JVM vs Dalvik?"])
+def test_a_concept_named_by_its_example_is_answered_by_the_example_not_compared_as_a_kind(question):
+    """ "JVM、Dalvik、ART 有什么区别" got a JVM-vs-process-VM table: Dalvik names the process VM only as an example."""
+    q = ask({"question": question, "history": []})
+    text = compose(q)[0]
+    assert q.intent == Intent.EXPLAIN and "|" not in text
+    assert "DEX" in text.split(" [", 1)[0]

@@ -18,6 +18,7 @@ EXPLAIN_SENTENCES = 3  # retrieved sentences an explanation adds after the entit
 MECHANISM_SENTENCES = 4  # ... and for a why or how question, which needs the mechanism
 TROUBLE_SENTENCES = 2  # the points most likely to explain a reported problem
 FLOOR_AFTER = 2  # retrieved sentences an explanation keeps whatever their relevance (the MMR picks' first ones)
+PART_SECTIONS = ("how", "what", "compare", "practice")  # where a note explains a part of it, in order of preference
 PART_BONUS = (
     0.75  # most relevance added to a sentence about the part asked about ("EPT" of VT-x): naming, defining, explaining it
 )

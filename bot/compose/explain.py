@@ -13,6 +13,7 @@ from bot.compose.common import (
     MAX_SENTENCE_CHARS,
     MECHANISM_SENTENCES,
     PART_BONUS,
+    PART_SECTIONS,
     RELEVANCE_FLOOR,
     RESTATES,
     TROUBLE_SENTENCES,
@@ -65,6 +66,12 @@ def explain(k: Kit, q: Question, hits: list[Hit], cites: Citations) -> str:
         # The best match is the other language's text of a section ("Dalvik 跟 ART 哪里不一样" finds the
         # English "How it works" first): the same section in the question's language.
         wanted += [key for key, words in SECTION_WORDS.items() if any(w in hits[0].chunk.heading.lower() for w in words)]
+    for part in parts:
+        # "JVM 和 Dalvik 有什么区别": retrieval found the JVM's notes; Dalvik's sentence is in the process VM's.
+        if not any(part in normalize(h.chunk.text) for h in pool[:6] if h.chunk.lang == q.lang):
+            found = _part_chunk(k, cites, part, q.lang)
+            if found is not None:
+                pool = [Hit(found, hits[0].score if hits else 1.0, {"lookup": 1}), *pool]
     for key in reversed(list(dict.fromkeys(wanted))):  # "how" ends up first
         found = cites.find(q.entities[0], key, q.lang)
         if found is not None and all(h.chunk.chunk_id != found.chunk_id for h in pool[:6]):
@@ -233,12 +240,22 @@ def _finds(text: str, word: str) -> list[int]:
     return out
 
 
+def _part_chunk(k: Kit, cites: Citations, part: str, lang: str) -> Chunk | None:
+    """The chunk of the part's own note that explains it: the first of its sections that mentions it."""
+    owner = next((n.id for n in k.corpus.notes.values() if part in {normalize(a) for a in n.parts}), None)
+    for section in PART_SECTIONS if owner else ():
+        found = cites.fetch(owner, section, lang, (part,))
+        if found is not None:
+            return found
+    return None
+
+
 def _parts_of(k: Kit, q: Question, main) -> tuple[str, ...]:
-    """The parts of the main entity the question names, when it asks about them rather than a yes/no."""
+    """The parts of named entities the question names, when it asks about them rather than a yes/no ("What is EPT?",
+    "JVM 和 Dalvik 有什么区别": Dalvik is an example of the process VM)."""
     if main is None or q.yes_no:
         return ()
-    own = {normalize(a) for a in main.parts}
-    return tuple(p for p in q.parts if p in own or p.removesuffix("s") in own)
+    return q.parts
 
 
 def _article_aside(k: Kit, q: Question) -> re.Pattern | None:
