@@ -58,6 +58,7 @@ def test_every_cue_is_used_by_the_code():
             LEXICON.parent / "intent.py",
             LEXICON.parent / "rules.py",
             LEXICON.parent / "qa_match.py",
+            LEXICON.parent / "llm.py",
             *(LEXICON.parent / "compose").glob("*.py"),
         ]
     )
