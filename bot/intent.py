@@ -60,7 +60,8 @@ class Interpreter:
             normalize(a): e for a, e in corpus.alias_map().items() if re.fullmatch(r"[a-z][a-z0-9\-]{3,}", normalize(a))
         }
         self.entities = AliasMatcher(corpus.alias_map())
-        self._parts = {normalize(a): n.id for n in corpus.notes.values() for a in n.parts}
+        # Spaces between Latin and Han letters are optional to the alias matcher ("Android虚拟机"), so here too.
+        self._parts = {normalize(a).replace(" ", ""): (n.id, normalize(a)) for n in corpus.notes.values() for a in n.parts}
         cat_aliases = {}
         for c in corpus.categories.values():
             if c.id == "concept":
@@ -253,9 +254,9 @@ class Interpreter:
         norm = normalize(text)
         out = []
         for a, b, e in self.entities.find_spans(norm):
-            word = norm[a:b]
-            part = self._parts.get(word) == e or (word.endswith("s") and self._parts.get(word[:-1]) == e)
-            out.append((e, word, part))
+            word = norm[a:b].replace(" ", "")
+            owner, alias = self._parts.get(word) or self._parts.get(word.removesuffix("s")) or (None, word)
+            out.append((e, alias, owner == e))
         return out
 
     def _parts_named(self, text: str, ents: list[str]) -> tuple[str, ...]:
@@ -310,7 +311,7 @@ class Interpreter:
         names: list[list[tuple[int, int]]] = []  # runs of adjacent unknown words ("Nutanix AHV")
         for m in LATIN_RUN.finditer(text):
             word, low = m.group(), m.group().lower()
-            if self.mentioned(low) or self.entities.find(word):
+            if self.mentioned(low) or self.entities.find(word) or self.has("not_a_name", word):
                 continue
             parts = camel_parts(word)
             if len(parts) > 1 and all(self.mentioned(p) for p in parts):

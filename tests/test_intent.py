@@ -285,3 +285,15 @@ def test_a_request_put_politely_is_not_a_yes_no_question(question, yes_no, what)
     """ "Can someone give me an explanation of what eBPF is …?" opened with a sentence about sched_ext, as if asked yes or no."""
     q = ask({"question": question, "history": []})
     assert (q.yes_no, q.what) == (yes_no, what)
+
+
+def test_chat_shorthand_is_no_product_name_and_asks_what():
+    """ "Can someone ELI5, what a hyperviser is?" got "Our notes don't cover ELI5"."""
+    q = ask({"question": "Can someone ELI5, what a hyperviser is?", "history": []})
+    assert q.entities == ("hypervisor",) and q.uncovered == () and q.what and not q.yes_no
+    assert ask({"question": "Is Nutanix AHV a type 1 hypervisor?", "history": []}).uncovered == ("Nutanix AHV",)
+
+
+def test_a_part_written_without_the_space_between_latin_and_han_is_still_a_part():
+    q = ask({"question": "简述Android虚拟机和JAVA虚拟机的区别", "history": []})
+    assert q.parts == ("android 虚拟机",) and q.intent.value == "explain"
