@@ -47,10 +47,9 @@ DENSE_WEIGHT = 0.5
 LEXICAL_WEIGHT = 0.25
 FORM_WEIGHT = 0.25
 FORMS = ("what", "why", "how", "yes_no", "list", "history", "strong_compare", "use", "either_or")
-# Curated pairs about mechanisms, history or which one to use cannot answer a classification question
-# ("How would you classify X?" asks for a category, not how X works; "wine是模拟器还是虚拟机" asks which kind
-# Wine is, not whether to use Wine or a VM).
-MECHANISM_ASKS = ("how", "why", "history", "practice", "which")
+# Curated pairs about mechanisms or history cannot answer a classification question
+# ("How would you classify X?" asks for a category, not how X works).
+MECHANISM_ASKS = ("how", "why", "history", "practice")
 
 
 @dataclass(frozen=True)
@@ -90,6 +89,7 @@ class QaMatcher:
         lex = lexicon or load_lexicon()
         # The question's form, and the comparison axes it asks about ("performance", "startup"...).
         self._forms = {name: lex.cue(name) for name in FORMS} | {f"axis:{a}": cue for a, cue in lex.axis_cues.items()}
+        self._choose = lex.cue("choose")
         # `phrasings` come from the start-up snapshot (bot.snapshot) when it is current.
         self.phrasings = phrasings if phrasings is not None else phrasings_of(pairs, entities, tokens, self.form, known)
         assert len(self.phrasings) == len(vectors), "one vector per phrasing"
@@ -162,6 +162,8 @@ class QaMatcher:
         best = ranked[0]
         if intent == Intent.CLASSIFY and (best.pair.ask in MECHANISM_ASKS or _practical(best.pair)):
             return None
+        if intent == Intent.CLASSIFY and self._choose.search(best.phrasing) and not self._choose.search(text):
+            return None  # "wine是模拟器还是虚拟机" asks which kind Wine is, not "Wine 还是虚拟机好?" (which to use)
         if own_words:
             typed = set(self.tokens(own_words))
             phrasings = [p for p in self.phrasings if p.pair.id == best.pair.id]

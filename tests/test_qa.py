@@ -152,5 +152,7 @@ def test_a_pair_clearly_ahead_answers_a_question_about_two_technologies_below_th
 def test_a_lead_is_not_enough_about_one_technology_or_for_a_classification(real_bot):
     # About one technology (and "a VM"), the best remaining pair is another question about it.
     assert real_bot.ask("Does running code on the CLR sandbox it the way a virtual machine would?").curated != "dotnet-clr-is-vm"
-    # "Which kind is Wine?" is not "Wine or a VM, which should I use?".
+    # "Which kind is Wine?" is not "Wine or a VM, which should I use?" ...
     assert real_bot.ask("wine是模拟器还是虚拟机").curated != "wine-or-vm"
+    # ... while "which of the two types?" is answered by its curated pair.
+    assert real_bot.ask("Is Xen a type 1 or a type 2 hypervisor?").curated == "xen-type-1-or-2"
