@@ -352,3 +352,10 @@ def test_a_concept_named_by_its_example_is_answered_by_the_example_not_compared_
     text = compose(q)[0]
     assert q.intent == Intent.EXPLAIN and "|" not in text
     assert "DEX" in text.split(" [", 1)[0]
+
+
+@pytest.mark.parametrize(("question", "card"), [("Is Xen a type 1 or a type 2 hypervisor?", False), ("Xen 属于哪一类？", True)])
+def test_a_classification_that_opens_with_the_category_does_not_repeat_it_as_a_card(question, card):
+    """ "Xen is a “Type-1 (bare-metal) hypervisor”." was followed by "**Xen** — Category: **Type-1 …**"."""
+    text = compose(ask({"question": question, "history": []}))[0]
+    assert ("— Category" in text or "— 分类" in text) is card, text[:200]

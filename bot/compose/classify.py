@@ -42,7 +42,10 @@ def classify(k: Kit, q: Question, cites: Citations) -> str:
     elif q.yes_no:
         for e in asked_all:
             lines.append(asked_line(k, main, e, q.lang))
-    lines.append(f"**{display_name(main, q.lang)}** — {t['category']}{t['colon']}**{cat}** {s}".rstrip())
+    # The category card, unless the opening already named the category ("Xen is a “Type-1 …”." then
+    # "**Xen** — Category: **Type-1 …**" said it twice); a bare is-it-virtualization verdict does not name it.
+    if not lines or (q.yes_no and q.asks_virtualization and not q.categories):
+        lines.append(f"**{display_name(main, q.lang)}** — {t['category']}{t['colon']}**{cat}** {s}".rstrip())
     lines.append(f"{main.summary[q.lang]} {s}".rstrip())
     lines += axis_lines(k, q, [main])
     lines.append("")
