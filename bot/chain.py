@@ -195,7 +195,7 @@ class Bot:
             hits=s.hits,
             finish=lambda text, cites, backend: self.make_answer(s, text, cites, backend),
             fallback=lambda note: self._composed(s, [note]),
-            fetch=lambda entity, section, lang: self.lookup(s, entity, section, lang),
+            fetch=lambda entity, section, lang, containing=(): self.lookup(s, entity, section, lang, containing),
             match=s.match,
         )
 

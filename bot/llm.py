@@ -19,6 +19,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from bot.answer import Answer, Citation
 from bot.chunking import Chunk
+from bot.compose.common import PART_SECTIONS
 from bot.errors import ConfigError
 from bot.lexicon import load_lexicon
 from bot.qa_match import QaMatch
@@ -65,7 +66,8 @@ class LlmRequest:
     hits: list[Hit]
     finish: Callable[[str, list[Citation], str], Answer]  # (text, citations, backend) -> the Answer
     fallback: Callable[[str], Answer]  # the offline composer's Answer, carrying this notice
-    fetch: Callable[[str, str, str], Chunk | None] = lambda entity, section, lang: None  # a note section by name
+    # A note section by name; with `containing`, its chunk that mentions one of those (lower-cased) words.
+    fetch: Callable[..., Chunk | None] = lambda entity, section, lang, containing=(): None
     match: QaMatch | None = None  # the curated pair that answers, if one does
 
 
@@ -169,6 +171,8 @@ def context_blocks(s: LlmRequest) -> list[tuple[Chunk, str]]:
         add(grounding, f"{answer}\n{grounding.text}" if grounding else "")
     for e in q.entities[:3]:
         add(s.fetch(e, "summary", lang))
+    for part in q.parts[:2]:  # "What is EPT?", "JVM 和 Dalvik": where a note explains the part asked about
+        add(next(filter(None, (s.fetch(e, sec, lang, (part,)) for e in q.entities[:3] for sec in PART_SECTIONS)), None))
     for er in q.errata[:2]:
         if q.errata_overlap.get(er.id, 0) >= ERRATUM_OVERLAP or q.about_article:
             add(s.fetch("", f"erratum:{er.title[lang]}", ""))

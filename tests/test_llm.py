@@ -323,6 +323,13 @@ def test_a_model_that_says_the_passages_do_not_answer_is_shown_not_overruled(llm
     assert answer.text.startswith("I don't have information") and answer.citations == []
 
 
+def test_a_part_asked_about_is_in_the_passages_the_model_sees(llm_bot, fake_openai):
+    """For "JVM vs Dalvik?" the model saw only the JVM's passages and answered that it had no information on Dalvik."""
+    fake_openai.reply("I don't have information on that.")
+    llm_bot.ask("JVM vs Dalvik?")
+    assert any("Dalvik" in b and "DEX" in b for b in blocks(fake_openai.requests[-1]).values())
+
+
 # --- the citation check itself -------------------------------------------------------------------
 
 EN = "KVM is a Linux kernel module that turns Linux into a type-1 hypervisor."
