@@ -110,16 +110,7 @@ class QaMatcher:
         fingerprint, features_file = alias_fingerprint(corpus.alias_map()), cache.with_suffix(".features.json")
         known = load_features(features_file, fingerprint)
         before = len(known)
-        matcher = cls(
-            corpus.qa,
-            vectors,
-            retriever.matcher,
-            retriever.tokenizer.tokens,
-            retriever.idf,
-            known=known,
-            techniques=techniques_of(corpus),
-            concepts=concepts_of(corpus),
-        )
+        matcher = cls._of(corpus, vectors, retriever, known=known)
         if len(known) != before:
             save_features(features_file, fingerprint, known)
         return matcher
@@ -127,15 +118,20 @@ class QaMatcher:
     @classmethod
     def restored(cls, corpus: Corpus, vectors: np.ndarray, phrasings: list[_Phrasing], retriever) -> QaMatcher:
         """The matcher again from what a snapshot kept (bot.snapshot): nothing is segmented or embedded."""
+        return cls._of(corpus, vectors, retriever, phrasings=phrasings)
+
+    @classmethod
+    def _of(cls, corpus: Corpus, vectors: np.ndarray, retriever, **given) -> QaMatcher:
+        """The matcher for a corpus, with the retriever's alias matcher, tokens and IDF."""
         return cls(
             corpus.qa,
             vectors,
             retriever.matcher,
             retriever.tokenizer.tokens,
             retriever.idf,
-            phrasings=phrasings,
             techniques=techniques_of(corpus),
             concepts=concepts_of(corpus),
+            **given,
         )
 
     def match(
