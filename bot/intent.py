@@ -126,7 +126,8 @@ class Interpreter:
         asked = asking_clauses(intent_text)
         axes = tuple(axis for axis, cue in self.lex.axis_cues.items() if cue.search(asked))
         uncovered = self._unknown_names(text)
-        parts = self._parts_named(intent_text, ents)
+        spans = self._part_spans(intent_text)
+        parts = tuple(dict.fromkeys(w for e, w, part in spans if part and e in ents))
         q_terms = terms(intent_text)
         overlap = {e.id: self._claim_overlap(intent_text, q_terms, e) for e in errata}
         rule, intent, ents = self._decide(
@@ -139,10 +140,8 @@ class Interpreter:
             followup=bool(carried),
             uncovered=bool(uncovered),
             claim_overlap=max(overlap.values(), default=0.0),
-            parts_only=bool(parts) and all(self._named_by_parts_only(intent_text, e) for e in ents),
-            concept_by_example=any(
-                self.corpus.notes[e].kind == "concept" and self._named_by_parts_only(intent_text, e) for e in ents
-            ),
+            parts_only=bool(parts) and all(_named_by_parts_only(spans, e) for e in ents),
+            concept_by_example=any(self.corpus.notes[e].kind == "concept" and _named_by_parts_only(spans, e) for e in ents),
         )
         if intent == Intent.EXPLAIN and len(ents) > 1 and not carried:
             # "Windows 家庭版没有 Hyper-V，还能用 WSL 2 吗": the thing the asking clause names is what is asked about;
@@ -250,7 +249,8 @@ class Interpreter:
         return ListKind.NONE
 
     def _part_spans(self, text: str) -> list[tuple[str, str, bool]]:
-        """(entity, matched text, whether it names a part) for every alias occurrence."""
+        """(entity, matched text, whether it names a part) for every alias occurrence ("EPT" in "AMD-V 的 NPT 和
+        Intel 的 EPT" names a part of Intel VT-x)."""
         norm = normalize(text)
         out = []
         for a, b, e in self.entities.find_spans(norm):
@@ -258,14 +258,6 @@ class Interpreter:
             owner, alias = self._parts.get(word) or self._parts.get(word.removesuffix("s")) or (None, word)
             out.append((e, alias, owner == e))
         return out
-
-    def _parts_named(self, text: str, ents: list[str]) -> tuple[str, ...]:
-        """The parts of the named entities the text names ("EPT" in "AMD-V 的 NPT 和 Intel 的 EPT"), in order."""
-        return tuple(dict.fromkeys(w for e, w, part in self._part_spans(text) if part and e in ents))
-
-    def _named_by_parts_only(self, text: str, entity: str) -> bool:
-        spans = [part for e, _, part in self._part_spans(text) if e == entity]
-        return bool(spans) and all(spans)
 
     def entities_in(self, text: str) -> list[str]:
         """The entities a text names, in order of mention (aliases and their typos)."""
@@ -401,3 +393,9 @@ class Interpreter:
             scored.append((len(shared) + 2 * overlap, e))
         scored.sort(key=lambda x: -x[0])
         return [e for _, e in scored]
+
+
+def _named_by_parts_only(spans: list[tuple[str, str, bool]], entity: str) -> bool:
+    """Whether every mention of `entity` among `Interpreter._part_spans` names a part of it ("Dalvik", not "JVM")."""
+    named = [part for e, _, part in spans if e == entity]
+    return bool(named) and all(named)

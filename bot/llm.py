@@ -19,7 +19,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from bot.answer import Answer, Citation
 from bot.chunking import Chunk
-from bot.compose.common import PART_SECTIONS
+from bot.compose.common import part_chunk
 from bot.errors import ConfigError
 from bot.lexicon import load_lexicon
 from bot.qa_match import QaMatch
@@ -172,7 +172,7 @@ def context_blocks(s: LlmRequest) -> list[tuple[Chunk, str]]:
     for e in q.entities[:3]:
         add(s.fetch(e, "summary", lang))
     for part in q.parts[:2]:  # "What is EPT?", "JVM 和 Dalvik": where a note explains the part asked about
-        add(next(filter(None, (s.fetch(e, sec, lang, (part,)) for e in q.entities[:3] for sec in PART_SECTIONS)), None))
+        add(part_chunk(s.fetch, list(q.entities[:3]), part, lang))
     for er in q.errata[:2]:
         if q.errata_overlap.get(er.id, 0) >= ERRATUM_OVERLAP or q.about_article:
             add(s.fetch("", f"erratum:{er.title[lang]}", ""))

@@ -172,7 +172,7 @@ class QaMatcher:
         techs = [e for e in self._subjects(frozenset(entities)) if e not in self._concepts]
         return len(techs) >= 2 and intent not in (Intent.CLASSIFY, Intent.LIST, Intent.CORRECT)
 
-    def confident(self, ranked: list[QaMatch], lead_ok: bool = True) -> bool:
+    def confident(self, ranked: list[QaMatch], lead_ok: bool) -> bool:
         """Whether the best of the ranked candidates answers: above the threshold, or (`lead_ok`) clearly ahead."""
         best = ranked[0].score
         runner_up = ranked[1].score if len(ranked) > 1 else 0.0

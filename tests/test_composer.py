@@ -87,9 +87,6 @@ def test_a_problem_report_opens_with_the_points_that_bear_on_it_and_ends_with_th
 
 def test_an_answer_does_not_open_with_a_sentence_that_leans_on_an_unseen_one():
     from bot.chunking import Chunk
-    from bot.compose.explain import mmr_sentences
-    from bot.lexicon import load_lexicon
-    from bot.retrieve import Hit
 
     text = (
         "Intel's extension introduces VMX operation, so that a hypervisor can run guests directly. "
@@ -98,7 +95,7 @@ def test_an_answer_does_not_open_with_a_sentence_that_leans_on_an_unseen_one():
     chunk = Chunk("c1", "notes/intel-vt-x", text, "Intel VT-x", "English > How it works", "en", "x.md#how", ("intel-vt-x",))
     q = ask({"question": "What does VT-x add to the CPU?", "history": []})
     tokens = lambda s: re.findall(r"[a-z0-9\-]+", s.lower())  # noqa: E731
-    picked = mmr_sentences(q, [Hit(chunk, 1.0)], 2, tokens, lambda t: 1.0, best_first=True, anaphor=load_lexicon().cue("anaphor"))
+    picked = _two_from(q, chunk, tokens)
     assert picked[0][1].startswith("Intel's extension") and len(picked) == 2
 
 
@@ -129,9 +126,7 @@ def test_an_answer_opens_with_what_the_article_says_only_when_asked(question, op
 
     from bot.chunking import Chunk
     from bot.compose import Composer
-    from bot.compose.explain import _article_aside, mmr_sentences
-    from bot.lexicon import load_lexicon
-    from bot.retrieve import Hit
+    from bot.compose.explain import _article_aside
 
     text = (
         "The article says what VT-x does add to the CPU, beside Hyper-V and KVM. "
@@ -140,16 +135,7 @@ def test_an_answer_opens_with_what_the_article_says_only_when_asked(question, op
     chunk = Chunk("c1", "notes/intel-vt-x", text, "Intel VT-x", "English > How it works", "en", "x.md#how", ("intel-vt-x",))
     q = ask({"question": question, "history": []})
     tokens = lambda s: re.findall(r"[a-z0-9\-]+", s.lower())  # noqa: E731
-    picked = mmr_sentences(
-        q,
-        [Hit(chunk, 1.0)],
-        2,
-        tokens,
-        lambda t: 1.0,
-        best_first=True,
-        anaphor=load_lexicon().cue("anaphor"),
-        article=_article_aside(Composer(corpus()).kit, q),
-    )
+    picked = _two_from(q, chunk, tokens, article=_article_aside(Composer(corpus()).kit, q))
     assert picked[0][1].startswith(opening) and len(picked) == 2
 
 
@@ -189,6 +175,15 @@ def test_two_techniques_are_told_apart_first_by_what_defines_them(question, word
     text = compose(ask({"question": question, "history": []}))[0]
     first = text.split("\n", 1)[0]
     assert any(w in first for w in words), first
+
+
+def _two_from(q, chunk: Chunk, tokens, **extra) -> list[tuple[Chunk, str]]:
+    """The two sentences an answer-first reply takes from one chunk, with the composer's anaphor cue."""
+    from bot.lexicon import load_lexicon
+
+    return mmr_sentences(
+        q, [Hit(chunk, 1.0)], 2, tokens, lambda t: 1.0, best_first=True, anaphor=load_lexicon().cue("anaphor"), **extra
+    )
 
 
 def _hit(text: str, n: int = 0) -> Hit:
@@ -316,23 +311,13 @@ def test_the_same_fact_from_two_notes_is_said_once():
 def test_a_sentence_whose_pronoun_is_the_note_s_entity_gets_the_name_back_and_can_open(text, opening):
     """ "它在包括 Windows 10 家庭版在内的所有版本上都能用" answered the question but could never open the reply."""
     from bot.compose.explain import _subject_resolver
-    from bot.lexicon import load_lexicon
 
     chunk = Chunk("c1", "notes/wsl", text, "WSL", "English > In practice", detect_lang(text), "wsl.md#practice", ("wsl",))
     q = ask(
         {"question": "Does WSL 2 run on Windows Home?" if detect_lang(text) == "en" else "家庭版能运行 WSL 2 吗", "history": []}
     )
     tokens = lambda s: re.findall(r"[a-z0-9\-]+|[\u4e00-\u9fff]", s.lower())  # noqa: E731
-    picked = mmr_sentences(
-        q,
-        [Hit(chunk, 1.0)],
-        2,
-        tokens,
-        lambda t: 1.0,
-        best_first=True,
-        anaphor=load_lexicon().cue("anaphor"),
-        resolve=_subject_resolver(Composer(corpus()).kit),
-    )
+    picked = _two_from(q, chunk, tokens, resolve=_subject_resolver(Composer(corpus()).kit))
     assert picked[0][1] == opening
 
 

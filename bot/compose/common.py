@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bot.chunking import Chunk
 from bot.compose.citations import Citations
 from bot.corpus import Corpus, Note
 from bot.question import Question
@@ -55,6 +56,17 @@ class Kit:
     # The entities a text names, read as the question is (longest alias first: "process virtual machines"
     # names the process VM, not the hypervisor whose alias "virtual machines" it contains).
     named: Callable[[str], list[str]]
+
+
+def part_chunk(fetch: Callable[..., Chunk | None], entities: list[str], part: str, lang: str) -> Chunk | None:
+    """The first chunk, of these entities' sections where a note explains a part of it (PART_SECTIONS), that
+    mentions `part` ("EPT", "dalvik"); `fetch(entity, section, lang, containing)` looks a section's chunk up."""
+    for entity in entities:
+        for section in PART_SECTIONS:
+            found = fetch(entity, section, lang, (part,))
+            if found is not None:
+                return found
+    return None
 
 
 def axis_lines(k: Kit, q: Question, notes: list[Note]) -> list[str]:

@@ -13,7 +13,6 @@ from bot.compose.common import (
     MAX_SENTENCE_CHARS,
     MECHANISM_SENTENCES,
     PART_BONUS,
-    PART_SECTIONS,
     RELEVANCE_FLOOR,
     RESTATES,
     TROUBLE_SENTENCES,
@@ -24,6 +23,7 @@ from bot.compose.common import (
     display_name,
     errata_notes,
     list_fragment,
+    part_chunk,
     source_link,
     unbullet,
 )
@@ -46,7 +46,7 @@ def explain(k: Kit, q: Question, hits: list[Hit], cites: Citations) -> str:
     # retrieved sentence, first; the entity's summary leads only a "what is it" question.
     main = k.corpus.notes[q.entities[0]] if q.entities else None
     # "What is EPT?" asks about a part of Intel VT-x: the sentences about that part answer, not VT-x's card.
-    parts = _parts_of(k, q, main)
+    parts = _parts_of(q, main)
     answer_first = q.yes_no or q.how or q.why or not q.what or bool(parts)
 
     def summary() -> str:  # the main entity's summary, cited (numbered when first called)
@@ -162,7 +162,7 @@ def mmr_sentences(
             if not 8 <= len(s) <= MAX_SENTENCE_CHARS or broken_quote(s) or list_fragment(raw) or is_question(s):
                 continue
             st = set(tokens(s))
-            named = _part_bonus(normalize(s), parts, defines, mechanism and h.chunk.entity in q.entities)
+            named = _part_bonus(s, parts, defines, mechanism and h.chunk.entity in q.entities)
             rel = 0.5 * (h.score / top) + 0.5 * (sum(idf(t) for t in qt & st) / q_weight) + bonus + named
             cands.append((rel, h.chunk, s, st, named))
     if any(c[4] for c in cands):
@@ -225,37 +225,26 @@ def _subject_resolver(k: Kit) -> Callable[[Chunk, str, str], str]:
 def _part_bonus(sentence: str, parts: tuple[str, ...], defines: re.Pattern | None, mechanism: bool) -> float:
     """Relevance for naming a part asked about, more for defining it ("EPT (Extended Page Tables) …") and for
     naming it where its owner's mechanism is explained."""
-    spots = [i + len(p) for p in parts for i in _finds(sentence, p)]
+    if not parts:
+        return 0.0
+    sentence = normalize(sentence)
+    spots = [m.end() for p in parts for m in re.finditer(re.escape(p), sentence)]
     if not spots:
         return 0.0
     defined = defines is not None and any(defines.match(sentence, i) for i in spots)
     return PART_BONUS * (1 + defined + mechanism) / 3
 
 
-def _finds(text: str, word: str) -> list[int]:
-    out, i = [], text.find(word)
-    while i != -1:
-        out.append(i)
-        i = text.find(word, i + 1)
-    return out
-
-
 def _part_chunk(k: Kit, cites: Citations, part: str, lang: str) -> Chunk | None:
-    """The chunk of the part's own note that explains it: the first of its sections that mentions it."""
+    """The chunk of the part's own note that explains it."""
     owner = next((n.id for n in k.corpus.notes.values() if part in {normalize(a) for a in n.parts}), None)
-    for section in PART_SECTIONS if owner else ():
-        found = cites.fetch(owner, section, lang, (part,))
-        if found is not None:
-            return found
-    return None
+    return part_chunk(cites.fetch, [owner] if owner else [], part, lang)
 
 
-def _parts_of(k: Kit, q: Question, main) -> tuple[str, ...]:
+def _parts_of(q: Question, main) -> tuple[str, ...]:
     """The parts of named entities the question names, when it asks about them rather than a yes/no ("What is EPT?",
     "JVM 和 Dalvik 有什么区别": Dalvik is an example of the process VM)."""
-    if main is None or q.yes_no:
-        return ()
-    return q.parts
+    return () if main is None or q.yes_no else q.parts
 
 
 def _article_aside(k: Kit, q: Question) -> re.Pattern | None:
